@@ -110,7 +110,7 @@ def download(
                 start=first, end=after, tables=_csv(tables), exchange=exchange,
                 symbols=_csv(symbols), staging_dir=str(staging), endpoint_url=endpoint_url,
                 sample=sample, bucket=bucket, prefix=prefix, secret_block=secret_block,
-                validate=validate,
+                validate_schemas=validate,
             )
     except FeedcheckError as exc:
         _fail(str(exc))

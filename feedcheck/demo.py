@@ -14,17 +14,26 @@ from pathlib import Path
 
 from rich.console import Console
 
-from feedcheck.settings import VENDOR_BUCKET, VENDOR_PREFIX
+from feedcheck.lake.source import (
+    ENV_ACCESS_KEY_ID,
+    ENV_SECRET_ACCESS_KEY,
+    VENDOR_BUCKET,
+    VENDOR_PREFIX,
+)
 
 
 def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     """Run the demo under `out` (replaced each run) and return the download flow's outcome."""
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.download import download
-    from feedcheck.lake.listing import publish_tree
     from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
     from feedcheck.report.download import print_summary
-    from feedcheck.testing.s3_server import local_s3_server
+    from feedcheck.testing.s3_server import (
+        MOTO_ACCESS_KEY_ID,
+        MOTO_SECRET_ACCESS_KEY,
+        moto_s3_server,
+        publish_tree,
+    )
 
     console = console or Console(stderr=True)
     out = Path(out)
@@ -38,12 +47,13 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     with rich_progress(console):
         truth = generate_dataset(sc, lake_dir)
 
-    with local_s3_server() as endpoint:
-        # moto accepts any keys; these placeholders only satisfy the signer.
-        os.environ.setdefault("FEEDCHECK_LAKE_AWS_ACCESS_KEY_ID", "demo")
-        os.environ.setdefault("FEEDCHECK_LAKE_AWS_SECRET_ACCESS_KEY", "demo-secret")
+    with moto_s3_server() as endpoint:
+        # The flow reads keys like a real run does (env); moto accepts its placeholder pair.
+        os.environ[ENV_ACCESS_KEY_ID] = MOTO_ACCESS_KEY_ID
+        os.environ[ENV_SECRET_ACCESS_KEY] = MOTO_SECRET_ACCESS_KEY
         published = publish_tree(endpoint, lake_dir, VENDOR_BUCKET, VENDOR_PREFIX)
-        console.print(f"[bold]2/3[/bold] serving {published} objects at {endpoint}/{VENDOR_BUCKET}")
+        console.print(f"[bold]2/3[/bold] serving {len(published)} objects at "
+                      f"{endpoint}/{VENDOR_BUCKET}/{VENDOR_PREFIX}")
         console.print("[bold]3/3[/bold] running the download flow against it")
         with rich_progress(console):
             outcome = download(

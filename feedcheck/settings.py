@@ -1,8 +1,8 @@
 """Settings read once at the edge (CLI, flow entry) and passed down as arguments.
 
-Every field can be set from the environment with the `FEEDCHECK_` prefix, e.g.
-`FEEDCHECK_LAKE_ENDPOINT_URL=http://127.0.0.1:9000`. Nothing here is read at import time by
-decorators; call `LakeSettings()` where a run starts.
+Every field can be set from the environment with the `FEEDCHECK_LAKE_` prefix, e.g.
+`FEEDCHECK_LAKE_ENDPOINT_URL=http://127.0.0.1:9000`. Nothing reads settings at import time;
+build `LakeSettings()` where a run starts.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Crypto Lake's paid bucket and prefix (data-formats.md §1.5).
-VENDOR_BUCKET = "qnt.data"
-VENDOR_PREFIX = "market-data/cryptofeed"
-VENDOR_REGION = "eu-west-1"
-#: The public sample bucket, read unsigned, no prefix.
-SAMPLE_BUCKET = "sample.crypto.lake"
+from feedcheck.lake.source import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CONCURRENCY,
+    VENDOR_BUCKET,
+    VENDOR_PREFIX,
+    VENDOR_REGION,
+    Credentials,
+    LakeSource,
+)
 
 
 class LakeSettings(BaseSettings):
@@ -30,12 +33,24 @@ class LakeSettings(BaseSettings):
     region: str = VENDOR_REGION
     #: Any S3-compatible endpoint (moto, MinIO); None means AWS.
     endpoint_url: str | None = None
-    #: Read the public sample bucket without credentials.
+    #: Read the public sample bucket (`sample.crypto.lake`, no prefix) without credentials.
     sample: bool = False
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
-    #: Name of a Prefect Secret block holding "ACCESS_KEY_ID:SECRET_ACCESS_KEY"; used when set.
+    #: Name of a Prefect Secret block holding the Lake key pair (see `tasks/secrets.py`).
     secret_block: str | None = None
     staging_dir: Path = Path("staging")
-    concurrency: int = 8
-    attempts: int = 5
+    concurrency: int = DEFAULT_CONCURRENCY
+    attempts: int = DEFAULT_ATTEMPTS
+
+    def lake_source(self) -> LakeSource:
+        """The sample bucket (unsigned) when `sample`, else bucket/prefix/region as configured."""
+        if self.sample:
+            return LakeSource.sample(self.endpoint_url)
+        return LakeSource(self.bucket, self.prefix, self.region, self.endpoint_url)
+
+    def env_credentials(self) -> Credentials | None:
+        """The FEEDCHECK_LAKE_AWS_* pair when set (None means: let boto3's chain decide)."""
+        if self.aws_access_key_id and self.aws_secret_access_key:
+            return Credentials(self.aws_access_key_id, self.aws_secret_access_key)
+        return None

@@ -2,33 +2,31 @@
 
 The story: resolve where the data lives and who we are → list what exists for the range → download
 every file (concurrently, resumable, verified) → write the manifest → validate each staged partition
-→ publish the `download-manifest` table and a markdown summary.
+→ publish the `download-manifest` table and the `download-summary` markdown.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from feedcheck.lake.layout import TABLES, Partition, check_exchange, check_symbol, check_table
-from feedcheck.lake.manifest import Manifest
-from feedcheck.lake.source import resolve_credentials, source_from_settings
+from feedcheck.lake.manifest import Manifest, ManifestEntry
+from feedcheck.progress import Counter
 from feedcheck.report.download import download_summary_markdown, manifest_table_rows
 from feedcheck.settings import LakeSettings
 from feedcheck.tasks.lake import download_lake_object, list_lake_objects, validate_staged_partition
+from feedcheck.tasks.secrets import lake_credentials
 
 MANIFEST_FILE = "manifest.parquet"
-
-
-def _default_range(start: date | None, end: date | None, days_back: int) -> tuple[date, date]:
-    today = datetime.now(timezone.utc).date()
-    end = end or today
-    return (start or end - timedelta(days=days_back)), end
+FAILURE_CASES_FILE = "validation_failures.parquet"
 
 
 @dataclass(frozen=True)
@@ -37,10 +35,29 @@ class DownloadOutcome:
 
     staging_dir: str
     manifest_path: str
-    summary: dict
+    summary: dict[str, Any]
     missing_partitions: list[str]
-    validation: dict[str, dict[str, int]]  # partition key → failing rows per check
-    ok: bool
+    #: partition key → failing rows per check (only checks that failed)
+    validation: dict[str, dict[str, int]] = field(default_factory=dict)
+    failure_cases_path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every listed file is staged and verified (findings in the data do not make it false)."""
+        return bool(self.summary["ok"])
+
+
+def _default_range(start: date | None, end: date | None, days_back: int) -> tuple[date, date]:
+    end = end or datetime.now(timezone.utc).date()
+    return (start or end - timedelta(days=days_back)), end
+
+
+def _staged_files(manifest: Manifest, staging: Path) -> dict[Partition, list[Path]]:
+    files: dict[Partition, list[Path]] = defaultdict(list)
+    for entry in manifest.entries:
+        if entry.ok:
+            files[entry.partition].append(staging / entry.relpath)
+    return dict(sorted(files.items()))
 
 
 @flow(name="download", log_prints=False)
@@ -49,7 +66,7 @@ def download(
     end: date | None = None,
     tables: list[str] = list(TABLES),
     exchange: str = "BINANCE",
-    symbols: list[str] = ["BTC-USDT"],  # noqa: B006 - Prefect parameters are copied per run
+    symbols: list[str] = ["BTC-USDT"],  # noqa: B006 - Prefect copies parameters per run
     staging_dir: str | None = None,
     endpoint_url: str | None = None,
     sample: bool = False,
@@ -57,14 +74,16 @@ def download(
     prefix: str | None = None,
     secret_block: str | None = None,
     attempts: int = 5,
-    validate: bool = True,
+    validate_schemas: bool = True,
     tick: float | None = None,
     days_back: int = 1,
 ) -> DownloadOutcome:
     """Stage `tables × symbols × [start, end)` (end exclusive, as Lake's client) and validate it.
 
     Without `start`/`end` (the scheduled `download/daily` run) it stages the `days_back` complete
-    UTC days before today.
+    UTC days before today. `tick` (quote units, e.g. 0.01) enables the off-tick price check.
+    Credentials: the Secret block named `secret_block`, else FEEDCHECK_LAKE_AWS_* env, else the
+    AWS chain; `sample` reads the public sample bucket unsigned.
     """
     start, end = _default_range(start, end, days_back)
     for t in tables:
@@ -72,52 +91,56 @@ def download(
     check_exchange(exchange)
     for s in symbols:
         check_symbol(s)
-    overrides = {k: v for k, v in dict(
-        endpoint_url=endpoint_url, sample=sample or None, bucket=bucket, prefix=prefix,
-        secret_block=secret_block, staging_dir=staging_dir,
-    ).items() if v is not None}
-    settings = LakeSettings(**overrides)
-    source = source_from_settings(settings)
-    credentials = resolve_credentials(settings)
+    overrides = dict(endpoint_url=endpoint_url, bucket=bucket, prefix=prefix,
+                     secret_block=secret_block, staging_dir=staging_dir, attempts=attempts)
+    settings = LakeSettings(sample=sample, **{k: v for k, v in overrides.items() if v is not None})
+    source = settings.lake_source()
+    credentials = lake_credentials(settings)
     staging = Path(settings.staging_dir)
+    logger = get_run_logger()
 
     listed = list_lake_objects(source, credentials, tables, exchange, symbols, start, end)
-    entries = download_lake_object.map(
+    counter = Counter("download", len(listed.objects))
+    futures = download_lake_object.map(
         listed.objects, unmapped(source), unmapped(credentials), unmapped(staging),
-        unmapped(attempts),
-    ).result()
-    manifest = Manifest(entries)
+        unmapped(settings.attempts), unmapped(counter),
+    )
+    # 403/404 mid-run fail their task: re-raise the first one after every file has settled.
+    entries: list[ManifestEntry] = [f.result() for f in futures]
+    manifest = Manifest.of(entries, [p.key for p in listed.missing])
     manifest_path = manifest.write(staging / MANIFEST_FILE)
 
     validation: dict[str, dict[str, int]] = {}
-    if validate:
-        files_by_partition: dict[Partition, list[Path]] = defaultdict(list)
-        for entry in manifest.entries:
-            if entry.status in ("downloaded", "skipped"):
-                files_by_partition[entry.partition].append(staging / entry.relpath)
-        parts = sorted(files_by_partition)
+    failure_cases_path = None
+    if validate_schemas:
+        staged = _staged_files(manifest, staging)
+        counter = Counter("validate", len(staged))
         reports = validate_staged_partition.map(
-            parts, [files_by_partition[p] for p in parts], unmapped(tick)
+            list(staged), list(staged.values()), unmapped(tick), unmapped(counter)
         ).result()
-        validation = {p.key: dict(r.counts) for p, r in zip(parts, reports)}
+        validation = {r.partition.key: {c: n for c, n in r.counts.items() if n} for r in reports}
+        failures = [r.failure_cases for r in reports if r.failure_cases.height]
+        if failures:
+            failure_cases_path = str(staging / FAILURE_CASES_FILE)
+            pl.concat(failures).write_parquet(failure_cases_path)
 
     summary = manifest.summary()
     create_table_artifact(
         manifest_table_rows(manifest), key="download-manifest",
-        description=f"Staged Crypto Lake files in {staging}",
+        description=f"Crypto Lake files staged in {staging} from {source.describe()}",
     )
     create_markdown_artifact(
-        download_summary_markdown(summary, listed.missing, validation, source.describe()),
+        download_summary_markdown(summary, list(manifest.missing_partitions), validation,
+                                  source.describe()),
         key="download-summary", description="Download and schema validation summary",
     )
-    ok = summary["failed"] == 0 and summary["corrupt"] == 0
-    get_run_logger().info("staged %d files, %d bytes; ok=%s", summary["files"], summary["bytes"], ok)
+    logger.info("staged %d files, %d bytes, %d rows; ok=%s", summary["files"], summary["bytes"],
+                summary["rows"], summary["ok"])
     return DownloadOutcome(
         staging_dir=str(staging),
         manifest_path=str(manifest_path),
         summary=summary,
-        missing_partitions=[p.key for p in listed.missing],
+        missing_partitions=list(manifest.missing_partitions),
         validation=validation,
-        ok=ok,
+        failure_cases_path=failure_cases_path,
     )
-
