@@ -7,6 +7,7 @@ stderr when it could not run.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from datetime import date
@@ -41,6 +42,16 @@ def _parse_day(value: str, option: str) -> date:
         raise  # unreachable; keeps type checkers happy
 
 
+def _quiet_task_logs() -> None:
+    """Only warnings from Prefect on the terminal: the progress bar and the summary say the rest,
+    and every log line still reaches the Prefect API (the run's page in the UI).
+    Set PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO to see them all here too."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    # The temporary Prefect server would otherwise try to send telemetry (and log its failure
+    # on a machine without internet).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -65,6 +76,7 @@ def synth(
     """Generate a synthetic Crypto Lake dataset with injected faults and their ground truth."""
     from feedcheck.cli_progress import rich_progress
     from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
+    from feedcheck.progress import partition_rows_progress
 
     try:
         sc = scenario_with_overrides(
@@ -73,7 +85,9 @@ def synth(
             end=_parse_day(end, "--end") if end else None, hours_per_day=hours,
         )
         with rich_progress(console):
-            truth = generate_dataset(sc, out)
+            truth = generate_dataset(
+                sc, out, progress=partition_rows_progress("generate", len(sc.written_partitions()))
+            )
     except FeedcheckError as exc:
         _fail(str(exc))
     rows = sum(p.rows for p in truth.partitions)
@@ -104,6 +118,7 @@ def download(
     from feedcheck.report.download import print_summary
 
     first, after = _parse_day(start, "--start"), _parse_day(end, "--end")
+    _quiet_task_logs()
     try:
         with rich_progress(console):
             outcome = download_flow(
@@ -127,6 +142,7 @@ def demo(
     validated, summarised. Needs no network and no credentials."""
     from feedcheck.demo import run_demo
 
+    _quiet_task_logs()
     try:
         run_demo(out, scenario, console=console)
     except FeedcheckError as exc:

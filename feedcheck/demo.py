@@ -27,6 +27,7 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.download import download
     from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
+    from feedcheck.progress import partition_rows_progress
     from feedcheck.report.download import print_summary
     from feedcheck.testing.s3_server import (
         MOTO_ACCESS_KEY_ID,
@@ -45,7 +46,7 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     sc = scenario_with_overrides(scenario)
     console.print(f"[bold]1/3[/bold] generating synthetic Lake data ({scenario}) → {lake_dir}")
     with rich_progress(console):
-        truth = generate_dataset(sc, lake_dir)
+        truth = generate_dataset(sc, lake_dir, progress=partition_rows_progress("generate", len(sc.written_partitions())))
 
     with moto_s3_server() as endpoint:
         # The flow reads keys like a real run does (env); moto accepts its placeholder pair.

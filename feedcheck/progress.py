@@ -60,3 +60,19 @@ class Counter:
             event = ProgressEvent(self.stage, self.done, self.total, detail)
         emit(event)
         return event
+
+
+def partition_rows_progress(stage: str, total_partitions: int) -> Callable[[str, int], None]:
+    """Adapter for per-partition row callbacks `(partition_key, rows_so_far)` (the generator's):
+    one event per call, `done` = partitions started so far."""
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def on_rows(partition_key: str, rows: int) -> None:
+        with lock:
+            if partition_key not in started:
+                started.append(partition_key)
+            done = len(started)
+        emit(ProgressEvent(stage, done, total_partitions, f"{partition_key} {rows:,} rows"))
+
+    return on_rows

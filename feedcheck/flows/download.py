@@ -15,10 +15,13 @@ from typing import Any
 
 import polars as pl
 from prefect import flow, get_run_logger, unmapped
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from feedcheck.lake.layout import TABLES, Partition, check_exchange, check_symbol, check_table
 from feedcheck.lake.manifest import Manifest, ManifestEntry
+from feedcheck.lake.source import DEFAULT_CONCURRENCY
 from feedcheck.progress import Counter
 from feedcheck.report.download import download_summary_markdown, manifest_table_rows
 from feedcheck.settings import LakeSettings
@@ -40,6 +43,8 @@ class DownloadOutcome:
     #: partition key → failing rows per check (only checks that failed)
     validation: dict[str, dict[str, int]] = field(default_factory=dict)
     failure_cases_path: str | None = None
+    #: the Prefect flow run's name, to find its page in the UI
+    flow_run: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -60,7 +65,9 @@ def _staged_files(manifest: Manifest, staging: Path) -> dict[Partition, list[Pat
     return dict(sorted(files.items()))
 
 
-@flow(name="download", log_prints=False)
+# Downloads are I/O bound: one thread per concurrent GET, matched by the S3 client's pool size.
+@flow(name="download", log_prints=False,
+      task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_CONCURRENCY))
 def download(
     start: date | None = None,
     end: date | None = None,
@@ -143,4 +150,5 @@ def download(
         missing_partitions=list(manifest.missing_partitions),
         validation=validation,
         failure_cases_path=failure_cases_path,
+        flow_run=runtime_flow_run.name,
     )

@@ -115,3 +115,7 @@ def print_summary(console: Console, outcome: Any) -> None:
     else:
         console.print("schema validation: no findings" if outcome.validation else "schema validation: not run")
     console.print(f"manifest: {outcome.manifest_path}")
+    if outcome.failure_cases_path:
+        console.print(f"failure cases: {outcome.failure_cases_path}")
+    if outcome.flow_run:
+        console.print(f"Prefect flow run: {outcome.flow_run} (artifacts download-manifest, download-summary)")

@@ -4,8 +4,6 @@ engine (session harness), artifacts read back from the API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,45 +12,14 @@ from prefect.artifacts import Artifact
 from feedcheck.errors import NoFilesFoundError
 from feedcheck.flows.download import download
 from feedcheck.lake.layout import TABLES
-from feedcheck.lake.source import ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY, VENDOR_BUCKET, VENDOR_PREFIX
-from feedcheck.lake.synthetic import GroundTruth, generate_dataset, load_builtin_scenario
 from feedcheck.lake.validation import CHECK_FAULT_KINDS
-from feedcheck.testing.s3_server import (
-    MOTO_ACCESS_KEY_ID,
-    MOTO_SECRET_ACCESS_KEY,
-    moto_s3_server,
-    publish_tree,
-)
+from feedcheck.testing.s3_server import MOTO_SECRET_ACCESS_KEY
+from tests.flows.conftest import PublishedLake
 
 TICK = 0.01
 # Checks whose failing rows equal the injected count of their fault kinds with no interference.
 EXACT_CHECKS = ("origin_missing", "nonpositive_price", "negative_size", "invalid_side",
                 "duplicate_trade_id", "off_tick_price", "day_boundary_leak")
-
-
-@dataclass(frozen=True)
-class PublishedLake:
-    endpoint: str
-    truth: GroundTruth
-    scenario_start: object
-    scenario_end: object
-    symbols: list[str]
-
-
-@pytest.fixture(scope="module")
-def published_faults(tmp_path_factory) -> Iterator[PublishedLake]:
-    scenario = load_builtin_scenario("faults")
-    root = tmp_path_factory.mktemp("lake")
-    truth = generate_dataset(scenario, root)
-    with moto_s3_server() as endpoint:
-        publish_tree(endpoint, root, VENDOR_BUCKET, VENDOR_PREFIX)
-        yield PublishedLake(endpoint, truth, scenario.start, scenario.end, list(scenario.symbols))
-
-
-@pytest.fixture
-def lake_keys(monkeypatch):
-    monkeypatch.setenv(ENV_ACCESS_KEY_ID, MOTO_ACCESS_KEY_ID)
-    monkeypatch.setenv(ENV_SECRET_ACCESS_KEY, MOTO_SECRET_ACCESS_KEY)
 
 
 def _run(lake: PublishedLake, staging: Path, **kw):

@@ -3,8 +3,9 @@
 One call of `step_messages_nb` advances the TRUE book of one symbol by a run of depth messages
 (Binance depth@100ms events) and writes, per message, its level rows (side, price ticks, absolute
 size lots; 0 lots = delete), its `u` update id, the best bid/ask after it and, when asked, the top
-`BOOK_LEVELS` levels per side after it (the `book` row). All state lives in `BookState` arrays, so
-successive calls (chunks, days) continue the same book and update-id sequence.
+`BOOK_LEVELS` levels per side after it (the `book` row). All state lives in `depth.BookState`
+arrays (layout and level operations in `book_levels.py`), so successive calls (chunks, days)
+continue the same book and update-id sequence.
 
 Invariants, by construction:
 - the true book is never crossed: a move first deletes the receding side's levels it would cross;

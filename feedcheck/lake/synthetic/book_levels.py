@@ -5,6 +5,10 @@ The book of one symbol is two ring buffers of sizes in lots (bids, asks) indexed
 the update id, a per-message stamp, the stale stranded level) and float parameters (`P_*`).
 Every function here writes the rows it emits into the caller's preallocated outputs and returns
 the new row count. `book_kernel.step_messages_nb` composes them into messages.
+
+numba's on-disk cache of `step_messages_nb` is keyed on `book_kernel.py` only: after editing this
+module or `nbrandom.py`, delete `feedcheck/lake/synthetic/__pycache__/*.nb*` (or touch the
+kernel modules) so the kernels recompile.
 """
 
 from __future__ import annotations

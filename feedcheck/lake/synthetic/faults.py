@@ -5,6 +5,7 @@ Each partition's day is a grid of events: depth messages (`book`, `book_delta_v2
 gets its own window of events; windows are spread over the day in a seeded order, separated by
 at least `GUARD_S` of untouched events and kept `EDGE_S` away from the day's ends, so no two
 faults touch the same or neighbouring rows. `day_boundary_leak` takes the day's first events.
+Empty and missing partitions get no faults.
 
 What an analysis must do to find exactly the recorded counts (also in each Fault's `details.rule`):
 - A row's origin is valid when `timestamp` is not null and > 0 (NaT is int64 min). Origin checks
@@ -29,8 +30,9 @@ What an analysis must do to find exactly the recorded counts (also in each Fault
 - `off_tick_price` / `nonpositive_price` / `negative_size` / `invalid_side`: rows (book: one cell
   per row, named in details).
 Messages that a fault removes, reorders or alters in book_delta_v2 only change sizes of existing
-levels (or delete a level `book_kernel.FAR_TICKS` away that never exists), so skipping or missing
-them never crosses a replayed book: only `stranded_level` does.
+levels (or delete a level `book_levels.FAR_TICKS` away that never exists), so skipping or missing
+them never crosses a replayed book: only `stranded_level` does. Value faults in book_delta_v2 sit
+on such far deletes (a negative size there is a level no best price ever reaches).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ kernel chunk by chunk, writing `book_delta_v2` and `book` from the same messages
 timestamp, receipt_timestamp and sequence_number), then the trades priced against that day's
 touch. Every table is written chunk by chunk (one Parquet row group per chunk of about
 `scenario.chunk_rows` rows), so memory stays flat however long the day.
+
+`book` has one row per depth message (`rates.delta_messages_per_second`, Lake's 100 ms cadence).
 """
 
 from __future__ import annotations
@@ -62,13 +64,13 @@ def generate_dataset(
         ConfigError: the scenario cannot be generated as specified (before anything is written).
     """
     status = _check(scenario)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     plans = {
         key: _plan(scenario, part)
         for key, part in _partitions(scenario).items()
         if status.get(key, "write") == "write"
     }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     truth = GroundTruth(seed=scenario.seed, scenario=_scenario_dict(scenario))
     for symbol in scenario.symbols:
         _Symbol(scenario, symbol, out, status, plans, truth, progress).run()

@@ -66,7 +66,6 @@ class FaultRecorder:
         self.tick = tick
         self.faults = list(faults)
         self.rows_written = 0
-        self.copies = 0
         self._last_row = -1
         self._last_origin_ms = 0
         self._rows: dict[int, list[int]] = {}
@@ -113,9 +112,8 @@ class FaultRecorder:
             elif f.kind == "stranded_level":
                 if lo >= 0:
                     assert depth is not None
-                    first_row = int(
-                        depth.row_start[lo]
-                    )  # the STRANDED message writes its take-over first
+                    # the STRANDED message writes the other side's take-over of the price first
+                    first_row = int(depth.row_start[lo])
                     info["price"] = float(
                         tb.to_float(depth.price_ticks[first_row : first_row + 1], self.tick)[0]
                     )
@@ -143,7 +141,6 @@ class FaultRecorder:
                     info["column"] = tb.BOOK_NONPOSITIVE_COLUMN
                 elif self.partition.table == "book" and f.kind == "negative_size":
                     info["column"] = tb.BOOK_NEGATIVE_SIZE_COLUMN
-        self.copies += int(layout.is_copy.sum())
         self.rows_written += int(rows_per_pos.sum())
         if layout.size:
             self._last_row = self.rows_written - 1

@@ -76,10 +76,9 @@ class Rates:
     trades_per_hour: float = 30_000.0
     #: Depth messages per second on the exchange clock (Binance depth@100ms: 10).
     delta_messages_per_second: float = 10.0
-    #: Mean levels changed per delta message (~50 for BTC-USDT spot in 2026).
+    #: Mean levels changed per delta message (~50 for BTC-USDT spot in 2026). The `book` table
+    #: gets one top-20 row per delta message, i.e. every ~100 ms as Lake's.
     levels_per_message: float = 20.0
-    #: `book` snapshot rows per second (Lake: at least every 100 ms).
-    book_rows_per_second: float = 10.0
 
     @property
     def delta_rows_per_hour(self) -> float:
@@ -132,6 +131,15 @@ class Scenario:
 
     def days(self) -> list[date]:
         return day_range(self.start, self.end)
+
+    def written_partitions(self) -> list[str]:
+        """Keys (`table/EXCHANGE/SYMBOL/YYYY-MM-DD`) of the partitions the generator writes."""
+        missing = set(self.missing_partitions)
+        keys = [
+            f"{t}/{self.exchange}/{s}/{d.isoformat()}"
+            for t in self.tables for s in self.symbols for d in self.days()
+        ]
+        return [k for k in keys if k not in missing]
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Scenario:
