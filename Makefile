@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test bench install install-dev clean
+.PHONY: run test bench lint install install-dev clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+lint: install-dev
+	$(VENV)/bin/ruff check feedcheck tests deployments bench
+	$(VENV)/bin/ruff format --check feedcheck tests deployments bench

@@ -65,13 +65,23 @@ def _write_json(path: Path | None, payload: object) -> None:
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option(help="Dataset root to write (Hive layout + ground_truth.json)")],
-    scenario: Annotated[str, typer.Option(help="Builtin scenario name (demo, faults) or a YAML path")] = "demo",
+    out: Annotated[
+        Path, typer.Option(help="Dataset root to write (Hive layout + ground_truth.json)")
+    ],
+    scenario: Annotated[
+        str, typer.Option(help="Builtin scenario name (demo, faults) or a YAML path")
+    ] = "demo",
     seed: Annotated[Optional[int], typer.Option(help="Override the scenario's seed")] = None,
-    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols, e.g. BTC-USDT,ETH-USDT")] = None,
+    symbols: Annotated[
+        Optional[str], typer.Option(help="Comma-separated symbols, e.g. BTC-USDT,ETH-USDT")
+    ] = None,
     start: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD")] = None,
-    end: Annotated[Optional[str], typer.Option(help=f"Last day, YYYY-MM-DD ({TODAY_EXCLUSIVE})")] = None,
-    hours: Annotated[Optional[float], typer.Option(help="Hours of data per day (24 = full day)")] = None,
+    end: Annotated[
+        Optional[str], typer.Option(help=f"Last day, YYYY-MM-DD ({TODAY_EXCLUSIVE})")
+    ] = None,
+    hours: Annotated[
+        Optional[float], typer.Option(help="Hours of data per day (24 = full day)")
+    ] = None,
 ) -> None:
     """Generate a synthetic Crypto Lake dataset with injected faults and their ground truth."""
     from feedcheck.cli_progress import rich_progress
@@ -80,9 +90,12 @@ def synth(
 
     try:
         sc = scenario_with_overrides(
-            scenario, seed=seed, symbols=_csv(symbols) if symbols else None,
+            scenario,
+            seed=seed,
+            symbols=_csv(symbols) if symbols else None,
             start=_parse_day(start, "--start") if start else None,
-            end=_parse_day(end, "--end") if end else None, hours_per_day=hours,
+            end=_parse_day(end, "--end") if end else None,
+            hours_per_day=hours,
         )
         with rich_progress(console):
             truth = generate_dataset(
@@ -101,16 +114,28 @@ def download(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD")],
     end: Annotated[str, typer.Option(help=f"Day after the last, YYYY-MM-DD ({TODAY_EXCLUSIVE})")],
     symbols: Annotated[str, typer.Option(help="Comma-separated Lake symbols")] = "BTC-USDT",
-    tables: Annotated[str, typer.Option(help="Comma-separated tables")] = "trades,book,book_delta_v2",
+    tables: Annotated[
+        str, typer.Option(help="Comma-separated tables")
+    ] = "trades,book,book_delta_v2",
     exchange: Annotated[str, typer.Option(help="Lake exchange name")] = "BINANCE",
-    staging: Annotated[Path, typer.Option(help="Staging directory (Hive layout)")] = Path("staging"),
-    endpoint_url: Annotated[Optional[str], typer.Option(help="S3-compatible endpoint override")] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Public sample bucket, unsigned")] = False,
+    staging: Annotated[Path, typer.Option(help="Staging directory (Hive layout)")] = Path(
+        "staging"
+    ),
+    endpoint_url: Annotated[
+        Optional[str], typer.Option(help="S3-compatible endpoint override")
+    ] = None,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Public sample bucket, unsigned")
+    ] = False,
     bucket: Annotated[Optional[str], typer.Option(help="Bucket override")] = None,
     prefix: Annotated[Optional[str], typer.Option(help="Key prefix override")] = None,
-    secret_block: Annotated[Optional[str], typer.Option(help="Prefect Secret block with Lake keys")] = None,
+    secret_block: Annotated[
+        Optional[str], typer.Option(help="Prefect Secret block with Lake keys")
+    ] = None,
     validate: Annotated[bool, typer.Option(help="Validate schemas after staging")] = True,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON")] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the result as JSON")
+    ] = None,
 ) -> None:
     """Download Lake partitions into a staging area (resumable, verified) and validate them."""
     from feedcheck.cli_progress import rich_progress
@@ -122,9 +147,17 @@ def download(
     try:
         with rich_progress(console):
             outcome = download_flow(
-                start=first, end=after, tables=_csv(tables), exchange=exchange,
-                symbols=_csv(symbols), staging_dir=str(staging), endpoint_url=endpoint_url,
-                sample=sample, bucket=bucket, prefix=prefix, secret_block=secret_block,
+                start=first,
+                end=after,
+                tables=_csv(tables),
+                exchange=exchange,
+                symbols=_csv(symbols),
+                staging_dir=str(staging),
+                endpoint_url=endpoint_url,
+                sample=sample,
+                bucket=bucket,
+                prefix=prefix,
+                secret_block=secret_block,
                 validate_schemas=validate,
             )
     except FeedcheckError as exc:

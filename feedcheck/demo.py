@@ -46,22 +46,33 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     sc = scenario_with_overrides(scenario)
     console.print(f"[bold]1/3[/bold] generating synthetic Lake data ({scenario}) → {lake_dir}")
     with rich_progress(console):
-        truth = generate_dataset(sc, lake_dir, progress=partition_rows_progress("generate", len(sc.written_partitions())))
+        truth = generate_dataset(
+            sc, lake_dir, progress=partition_rows_progress("generate", len(sc.written_partitions()))
+        )
 
     with moto_s3_server() as endpoint:
         # The flow reads keys like a real run does (env); moto accepts its placeholder pair.
         os.environ[ENV_ACCESS_KEY_ID] = MOTO_ACCESS_KEY_ID
         os.environ[ENV_SECRET_ACCESS_KEY] = MOTO_SECRET_ACCESS_KEY
         published = publish_tree(endpoint, lake_dir, VENDOR_BUCKET, VENDOR_PREFIX)
-        console.print(f"[bold]2/3[/bold] serving {len(published)} objects at "
-                      f"{endpoint}/{VENDOR_BUCKET}/{VENDOR_PREFIX}")
+        console.print(
+            f"[bold]2/3[/bold] serving {len(published)} objects at "
+            f"{endpoint}/{VENDOR_BUCKET}/{VENDOR_PREFIX}"
+        )
         console.print("[bold]3/3[/bold] running the download flow against it")
         with rich_progress(console):
             outcome = download(
-                start=sc.start, end=sc.end, tables=list(sc.tables), exchange=sc.exchange,
-                symbols=list(sc.symbols), staging_dir=str(staging_dir), endpoint_url=endpoint,
+                start=sc.start,
+                end=sc.end,
+                tables=list(sc.tables),
+                exchange=sc.exchange,
+                symbols=list(sc.symbols),
+                staging_dir=str(staging_dir),
+                endpoint_url=endpoint,
             )
     print_summary(Console(), outcome)
-    console.print(f"ground truth of injected faults: {lake_dir / 'ground_truth.json'} "
-                  f"({len(truth.faults)} records)")
+    console.print(
+        f"ground truth of injected faults: {lake_dir / 'ground_truth.json'} "
+        f"({len(truth.faults)} records)"
+    )
     return outcome

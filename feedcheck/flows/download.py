@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from feedcheck.lake.layout import TABLES, Partition, check_exchange, check_symbol, check_table
 from feedcheck.lake.manifest import Manifest, ManifestEntry
@@ -66,12 +66,15 @@ def _staged_files(manifest: Manifest, staging: Path) -> dict[Partition, list[Pat
 
 
 # Downloads are I/O bound: one thread per concurrent GET, matched by the S3 client's pool size.
-@flow(name="download", log_prints=False,
-      task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_CONCURRENCY))
+@flow(
+    name="download",
+    log_prints=False,
+    task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_CONCURRENCY),
+)
 def download(
     start: date | None = None,
     end: date | None = None,
-    tables: list[str] = list(TABLES),
+    tables: list[str] = list(TABLES),  # noqa: B006 - Prefect copies parameters per run
     exchange: str = "BINANCE",
     symbols: list[str] = ["BTC-USDT"],  # noqa: B006 - Prefect copies parameters per run
     staging_dir: str | None = None,
@@ -98,8 +101,14 @@ def download(
     check_exchange(exchange)
     for s in symbols:
         check_symbol(s)
-    overrides = dict(endpoint_url=endpoint_url, bucket=bucket, prefix=prefix,
-                     secret_block=secret_block, staging_dir=staging_dir, attempts=attempts)
+    overrides = dict(
+        endpoint_url=endpoint_url,
+        bucket=bucket,
+        prefix=prefix,
+        secret_block=secret_block,
+        staging_dir=staging_dir,
+        attempts=attempts,
+    )
     settings = LakeSettings(sample=sample, **{k: v for k, v in overrides.items() if v is not None})
     source = settings.lake_source()
     credentials = lake_credentials(settings)
@@ -109,8 +118,12 @@ def download(
     listed = list_lake_objects(source, credentials, tables, exchange, symbols, start, end)
     counter = Counter("download", len(listed.objects))
     futures = download_lake_object.map(
-        listed.objects, unmapped(source), unmapped(credentials), unmapped(staging),
-        unmapped(settings.attempts), unmapped(counter),
+        listed.objects,
+        unmapped(source),
+        unmapped(credentials),
+        unmapped(staging),
+        unmapped(settings.attempts),
+        unmapped(counter),
     )
     # 403/404 mid-run fail their task: re-raise the first one after every file has settled.
     entries: list[ManifestEntry] = [f.result() for f in futures]
@@ -133,16 +146,24 @@ def download(
 
     summary = manifest.summary()
     create_table_artifact(
-        manifest_table_rows(manifest), key="download-manifest",
+        manifest_table_rows(manifest),
+        key="download-manifest",
         description=f"Crypto Lake files staged in {staging} from {source.describe()}",
     )
     create_markdown_artifact(
-        download_summary_markdown(summary, list(manifest.missing_partitions), validation,
-                                  source.describe()),
-        key="download-summary", description="Download and schema validation summary",
+        download_summary_markdown(
+            summary, list(manifest.missing_partitions), validation, source.describe()
+        ),
+        key="download-summary",
+        description="Download and schema validation summary",
     )
-    logger.info("staged %d files, %d bytes, %d rows; ok=%s", summary["files"], summary["bytes"],
-                summary["rows"], summary["ok"])
+    logger.info(
+        "staged %d files, %d bytes, %d rows; ok=%s",
+        summary["files"],
+        summary["bytes"],
+        summary["rows"],
+        summary["ok"],
+    )
     return DownloadOutcome(
         staging_dir=str(staging),
         manifest_path=str(manifest_path),

@@ -40,7 +40,7 @@ from typing import Any
 
 import botocore.exceptions as bex
 
-from feedcheck.errors import ConfigError, RemoteError, TransientRemoteError
+from feedcheck.errors import ConfigError, TransientRemoteError
 from feedcheck.lake.layout import Partition
 from feedcheck.lake.listing import RemoteObject, list_objects
 from feedcheck.lake.manifest import Manifest, ManifestEntry, Status
@@ -173,9 +173,14 @@ def _fetch_to(client: Any, obj: RemoteObject, part: Path) -> tuple[str, str | No
     Only network calls sit inside the S3 error handlers: a local disk error is an OSError too and
     must surface as itself, not as a retryable remote failure.
     """
-    details = {"table": obj.partition.table, "exchange": obj.partition.exchange,
-               "symbol": obj.partition.symbol, "dt": obj.partition.dt.isoformat(),
-               "bucket": obj.bucket, "key": obj.key}
+    details = {
+        "table": obj.partition.table,
+        "exchange": obj.partition.exchange,
+        "symbol": obj.partition.symbol,
+        "dt": obj.partition.dt.isoformat(),
+        "bucket": obj.bucket,
+        "key": obj.key,
+    }
     try:
         body = client.get_object(Bucket=obj.bucket, Key=obj.key)["Body"]
     except S3_ERRORS as exc:
@@ -214,18 +219,29 @@ def _commit(part: Path, final: Path) -> None:
 
 
 def _entry(
-    obj: RemoteObject, check: FileCheck | None, status: Status, attempts: int,
-    error: str | None, t0: float,
+    obj: RemoteObject,
+    check: FileCheck | None,
+    status: Status,
+    attempts: int,
+    error: str | None,
+    t0: float,
 ) -> ManifestEntry:
     p = obj.partition
     return ManifestEntry(
-        relpath=obj.relpath, table=p.table, exchange=p.exchange, symbol=p.symbol, dt=p.dt,
-        size_bytes=obj.size, etag=obj.etag,
+        relpath=obj.relpath,
+        table=p.table,
+        exchange=p.exchange,
+        symbol=p.symbol,
+        dt=p.dt,
+        size_bytes=obj.size,
+        etag=obj.etag,
         md5_ok=check.md5_ok if check else None,
         footer_ok=check.footer_ok if check else None,
         rows=check.rows if check and check.ok else None,
         row_groups=check.row_groups if check and check.ok else None,
-        status=status, attempts=attempts, error=error or None,
+        status=status,
+        attempts=attempts,
+        error=error or None,
         seconds=time.perf_counter() - t0,
     )
 
@@ -255,8 +271,15 @@ def download(
     entries: list[ManifestEntry] = []
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lake-download") as pool:
         futures: list[Future[ManifestEntry]] = [
-            pool.submit(download_object, client, o, staging_dir, attempts=attempts,
-                        backoff=backoff, sleep=sleep)
+            pool.submit(
+                download_object,
+                client,
+                o,
+                staging_dir,
+                attempts=attempts,
+                backoff=backoff,
+                sleep=sleep,
+            )
             for o in unique
         ]
         try:
@@ -297,16 +320,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     make_base = LakeSource.sample if args.sample else LakeSource.vendor
     base = make_base(args.endpoint_url)
     source = LakeSource(
-        args.bucket or base.bucket, base.prefix if args.prefix is None else args.prefix,
-        base.region, base.endpoint_url, base.unsigned,
+        args.bucket or base.bucket,
+        base.prefix if args.prefix is None else args.prefix,
+        base.region,
+        base.endpoint_url,
+        base.unsigned,
     )
     client = make_s3_client(source, None, max_pool_connections=args.concurrency)
     listing = list_objects(
-        client, source, args.tables.split(","), args.exchange, args.symbols.split(","),
-        args.start, args.end, use_index=not args.no_index, concurrency=args.concurrency,
+        client,
+        source,
+        args.tables.split(","),
+        args.exchange,
+        args.symbols.split(","),
+        args.start,
+        args.end,
+        use_index=not args.no_index,
+        concurrency=args.concurrency,
     )
-    result = download(client, listing.objects, args.staging, concurrency=args.concurrency,
-                      missing=listing.missing)
+    result = download(
+        client, listing.objects, args.staging, concurrency=args.concurrency, missing=listing.missing
+    )
     if args.manifest is not None:
         result.manifest.write(args.manifest)
     sys.stdout.write(json.dumps(result.manifest.summary(), sort_keys=True) + "\n")

@@ -35,7 +35,9 @@ def check_table(table: str) -> Table:
 
 def check_exchange(exchange: str) -> str:
     if not _EXCHANGE_RE.match(exchange):
-        raise ConfigError(f"exchange {exchange!r} must be upper case letters, digits or _ (e.g. BINANCE)")
+        raise ConfigError(
+            f"exchange {exchange!r} must be upper case letters, digits or _ (e.g. BINANCE)"
+        )
     return exchange
 
 
@@ -48,7 +50,9 @@ def check_symbol(symbol: str) -> str:
 def day_range(start: date, end: date) -> list[date]:
     """Days in `[start, end)`: `end` is exclusive, as in lakeapi's `load_data`."""
     if end <= start:
-        raise ConfigError(f"empty date range: end {end} must be after start {start} (end is exclusive)")
+        raise ConfigError(
+            f"empty date range: end {end} must be after start {start} (end is exclusive)"
+        )
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
@@ -69,7 +73,9 @@ class Partition:
     @property
     def path(self) -> str:
         """Relative Hive directory, e.g. `trades/exchange=BINANCE/symbol=BTC-USDT/dt=2024-01-01`."""
-        return f"{self.table}/exchange={self.exchange}/symbol={self.symbol}/dt={self.dt.isoformat()}"
+        return (
+            f"{self.table}/exchange={self.exchange}/symbol={self.symbol}/dt={self.dt.isoformat()}"
+        )
 
     @property
     def label(self) -> str:

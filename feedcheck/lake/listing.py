@@ -96,7 +96,11 @@ class _Retry:
 
     def call(self, fn: Callable[[], Any], what: str, details: dict[str, str]) -> Any:
         return call_with_retries(
-            fn, what=what, details=details, attempts=self.attempts, backoff=self.backoff,
+            fn,
+            what=what,
+            details=details,
+            attempts=self.attempts,
+            backoff=self.backoff,
             sleep=self.sleep,
         )
 
@@ -169,8 +173,14 @@ def list_objects(
                     what,
                     f"no files in {source.url} for any day of the range (end exclusive)",
                     None,
-                    {"table": table, "exchange": exchange, "symbol": symbol,
-                     "start": start.isoformat(), "end": end.isoformat(), "method": methods[table]},
+                    {
+                        "table": table,
+                        "exchange": exchange,
+                        "symbol": symbol,
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                        "method": methods[table],
+                    },
                 )
             missing.extend(Partition(table, exchange, symbol, d) for d in days if d not in have)
     ordered = tuple(sorted(found, key=lambda o: o.relpath))
@@ -192,14 +202,26 @@ def _selected(
 
 
 def _list_symbol(
-    client: Any, source: LakeSource, table: str, exchange: str, symbol: str,
-    start: date, end: date, retry: _Retry, page_size: int,
+    client: Any,
+    source: LakeSource,
+    table: str,
+    exchange: str,
+    symbol: str,
+    start: date,
+    end: date,
+    retry: _Retry,
+    page_size: int,
 ) -> list[RemoteObject]:
     symbol_root = source.key_for(f"{table}/exchange={exchange}/symbol={symbol}")
     days = f"[{start.isoformat()}, {end.isoformat()})"
     what = f"{table} {exchange} {symbol} {days} under {source.url}"
-    details = {"table": table, "exchange": exchange, "symbol": symbol, "bucket": source.bucket,
-               "prefix": symbol_root + "/dt="}
+    details = {
+        "table": table,
+        "exchange": exchange,
+        "symbol": symbol,
+        "bucket": source.bucket,
+        "prefix": symbol_root + "/dt=",
+    }
 
     def pages() -> list[RemoteObject]:
         out: list[RemoteObject] = []
@@ -217,9 +239,16 @@ def _list_symbol(
                     return out
                 picked = _selected(item["Key"], table, exchange, (symbol,), start, end)
                 if picked is not None:
-                    out.append(RemoteObject(item["Key"], picked.relpath, picked.partition,
-                                            int(item["Size"]), normalise_etag(item["ETag"]) or "",
-                                            source.bucket))
+                    out.append(
+                        RemoteObject(
+                            item["Key"],
+                            picked.relpath,
+                            picked.partition,
+                            int(item["Size"]),
+                            normalise_etag(item["ETag"]) or "",
+                            source.bucket,
+                        )
+                    )
         return out
 
     # A transient failure mid-pagination restarts this symbol's listing from the first page.
@@ -246,8 +275,15 @@ def read_contents_index(client: Any, source: LakeSource, table: str, retry: _Ret
 
 
 def _list_from_index(
-    client: Any, source: LakeSource, table: str, exchange: str, symbols: Sequence[str],
-    start: date, end: date, retry: _Retry, concurrency: int,
+    client: Any,
+    source: LakeSource,
+    table: str,
+    exchange: str,
+    symbols: Sequence[str],
+    start: date,
+    end: date,
+    retry: _Retry,
+    concurrency: int,
 ) -> tuple[list[RemoteObject] | None, str | None]:
     """Objects via the index plus one HEAD each; (None, reason) when LIST must be used instead."""
     try:
@@ -257,21 +293,34 @@ def _list_from_index(
     prefix = f"{source.prefix}/" if source.prefix else ""
     picked: list[ObjectKey] = []
     for entry in dict.fromkeys(keys):
-        relpath = entry[len(prefix):] if prefix and entry.startswith(prefix) else entry
+        relpath = entry[len(prefix) :] if prefix and entry.startswith(prefix) else entry
         parsed = _selected(relpath, table, exchange, symbols, start, end)
         if parsed is not None and parsed.relpath == relpath:
             picked.append(parsed)
 
     def head(parsed: ObjectKey) -> RemoteObject:
         key = source.key_for(parsed.relpath)
-        details = {"table": table, "exchange": exchange, "symbol": parsed.partition.symbol,
-                   "dt": parsed.partition.dt.isoformat(), "bucket": source.bucket, "key": key}
+        details = {
+            "table": table,
+            "exchange": exchange,
+            "symbol": parsed.partition.symbol,
+            "dt": parsed.partition.dt.isoformat(),
+            "bucket": source.bucket,
+            "key": key,
+        }
         meta = retry.call(
             lambda: client.head_object(Bucket=source.bucket, Key=key),
-            f"{parsed.partition.label} ({key})", details,
+            f"{parsed.partition.label} ({key})",
+            details,
         )
-        return RemoteObject(key, parsed.relpath, parsed.partition, int(meta["ContentLength"]),
-                            normalise_etag(meta["ETag"]) or "", source.bucket)
+        return RemoteObject(
+            key,
+            parsed.relpath,
+            parsed.partition,
+            int(meta["ContentLength"]),
+            normalise_etag(meta["ETag"]) or "",
+            source.bucket,
+        )
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

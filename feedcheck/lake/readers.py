@@ -31,7 +31,7 @@ from feedcheck.lake.layout import (
     check_table,
     parse_key,
 )
-from feedcheck.schemas.lake import (
+from feedcheck.schemas.lake_columns import (
     HIVE_SCHEMA,
     NAT_NS,
     PARTITION_COLUMNS,
@@ -81,8 +81,10 @@ def _check_file_schema(file: Path, table: Table) -> list[str]:
     """Compare a file's footer schema with the raw schema; return String-like columns to cast."""
     if file.stat().st_size == 0:
         raise CorruptFileError(
-            file, "0-byte file: no Parquet footer (interrupted write or download?)",
-            expected="a Parquet file", found="0 bytes",
+            file,
+            "0-byte file: no Parquet footer (interrupted write or download?)",
+            expected="a Parquet file",
+            found="0 bytes",
         )
     try:
         found = pl.read_parquet_schema(file)

@@ -56,13 +56,31 @@ DEFAULT_ATTEMPTS = 5
 
 # S3 error codes by meaning. HEAD responses have no body, so their code is the bare status.
 _DENIED_CODES = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
-     "ExpiredToken", "InvalidToken", "AccountProblem", "403"}
+    {
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AllAccessDisabled",
+        "ExpiredToken",
+        "InvalidToken",
+        "AccountProblem",
+        "403",
+    }
 )
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 _TRANSIENT_CODES = frozenset(
-    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
-     "ServiceUnavailable", "RequestLimitExceeded", "503", "500", "429"}
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestLimitExceeded",
+        "503",
+        "500",
+        "429",
+    }
 )
 #: Failures of the transport itself (reset, timeout, short body): worth retrying.
 TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (

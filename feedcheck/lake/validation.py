@@ -36,8 +36,9 @@ from feedcheck.errors import ConfigError, DataError, EmptyPartitionError
 from feedcheck.lake.layout import Partition, Table, check_table, parse_key
 from feedcheck.lake.readers import partition_files, read_files
 from feedcheck.lake.synthetic.scenario import FaultKind
-from feedcheck.schemas import lake as s
-from feedcheck.schemas.lake import Form, lake_schema, schema_check_names
+from feedcheck.schemas import lake_columns as s
+from feedcheck.schemas.lake import lake_schema, schema_check_names
+from feedcheck.schemas.lake_columns import Form
 
 COLUMN_MISSING = "column_missing"
 COLUMN_UNEXPECTED = "column_unexpected"

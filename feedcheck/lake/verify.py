@@ -114,7 +114,14 @@ def verify_file(
         problems.append(f"Parquet footer unreadable ({type(exc).__name__}: {exc})")
 
     return FileCheck(
-        str(p), size, expected_size, size_ok, md5_ok, footer_ok, rows, row_groups,
+        str(p),
+        size,
+        expected_size,
+        size_ok,
+        md5_ok,
+        footer_ok,
+        rows,
+        row_groups,
         "; ".join(problems) or None,
     )
 

@@ -27,18 +27,20 @@ def manifest_table_rows(manifest: Manifest) -> list[dict[str, Any]]:
     """One JSON-safe row per staged file (dates as ISO strings: table artifacts use json.dumps)."""
     rows = []
     for e in manifest.entries:
-        rows.append({
-            "file": e.relpath,
-            "status": e.status,
-            "bytes": e.size_bytes,
-            "rows": e.rows,
-            "row_groups": e.row_groups,
-            "md5_ok": e.md5_ok,
-            "footer_ok": e.footer_ok,
-            "attempts": e.attempts,
-            "seconds": round(e.seconds, 3),
-            "error": e.error or "",
-        })
+        rows.append(
+            {
+                "file": e.relpath,
+                "status": e.status,
+                "bytes": e.size_bytes,
+                "rows": e.rows,
+                "row_groups": e.row_groups,
+                "md5_ok": e.md5_ok,
+                "footer_ok": e.footer_ok,
+                "attempts": e.attempts,
+                "seconds": round(e.seconds, 3),
+                "error": e.error or "",
+            }
+        )
     return rows
 
 
@@ -97,8 +99,9 @@ def print_summary(console: Console, outcome: Any) -> None:
         table.add_column(col, justify="left" if col == "table" else "right")
     for name, t in summary["by_table"].items():
         table.add_row(name, str(t["files"]), _human_bytes(t["bytes"]), f"{t['rows']:,}")
-    table.add_row("[bold]total", str(summary["files"]), _human_bytes(summary["bytes"]),
-                  f"{summary['rows']:,}")
+    table.add_row(
+        "[bold]total", str(summary["files"]), _human_bytes(summary["bytes"]), f"{summary['rows']:,}"
+    )
     console.print(table)
     console.print("files: " + ", ".join(f"{n} {s}" for s, n in summary["by_status"].items()))
     console.print(f"missing partitions: {len(outcome.missing_partitions)}")
@@ -113,9 +116,13 @@ def print_summary(console: Console, outcome: Any) -> None:
             findings.add_row(check, f"{n:,}")
         console.print(findings)
     else:
-        console.print("schema validation: no findings" if outcome.validation else "schema validation: not run")
+        console.print(
+            "schema validation: no findings" if outcome.validation else "schema validation: not run"
+        )
     console.print(f"manifest: {outcome.manifest_path}")
     if outcome.failure_cases_path:
         console.print(f"failure cases: {outcome.failure_cases_path}")
     if outcome.flow_run:
-        console.print(f"Prefect flow run: {outcome.flow_run} (artifacts download-manifest, download-summary)")
+        console.print(
+            f"Prefect flow run: {outcome.flow_run} (artifacts download-manifest, download-summary)"
+        )

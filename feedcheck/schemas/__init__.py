@@ -1,6 +1,13 @@
 """pandera (polars backend) schemas: Crypto Lake raw and normalised tables."""
 
 from feedcheck.schemas.lake import (
+    book_delta_v2_schema,
+    book_schema,
+    lake_schema,
+    schema_check_names,
+    trades_schema,
+)
+from feedcheck.schemas.lake_columns import (
     ASK_LEVELS_NOT_ASCENDING,
     BID_LEVELS_NOT_DESCENDING,
     BOOK_DEPTH,
@@ -36,13 +43,8 @@ from feedcheck.schemas.lake import (
     RawTrades,
     Trades,
     book_columns,
-    book_delta_v2_schema,
-    book_schema,
-    lake_schema,
     normalised_columns,
     raw_columns,
-    schema_check_names,
-    trades_schema,
 )
 
 __all__ = [

@@ -47,8 +47,13 @@ def retry_transient_only(task, task_run, state) -> bool:
     return False
 
 
-@task(name="list-lake-objects", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
-      retry_condition_fn=retry_transient_only)
+@task(
+    name="list-lake-objects",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_transient_only,
+)
 def list_lake_objects(
     source: LakeSource,
     credentials: Credentials | None,
@@ -63,15 +68,24 @@ def list_lake_objects(
     )
     get_run_logger().info(
         "listed %d objects, %d bytes, %d missing partitions in %s (%s)",
-        len(found.objects), found.total_bytes, len(found.missing), source.describe(),
+        len(found.objects),
+        found.total_bytes,
+        len(found.missing),
+        source.describe(),
         ", ".join(f"{t}: {m}" for t, m in sorted(found.methods.items())),
     )
     return found
 
 
-@task(name="download-lake-object", cache_policy=NO_CACHE, retries=2,
-      retry_delay_seconds=[5, 30], retry_jitter_factor=0.5,
-      retry_condition_fn=retry_transient_only, task_run_name="download {obj.relpath}")
+@task(
+    name="download-lake-object",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient_only,
+    task_run_name="download {obj.relpath}",
+)
 def download_lake_object(
     obj: RemoteObject,
     source: LakeSource,
@@ -90,8 +104,7 @@ def download_lake_object(
     return entry
 
 
-@task(name="validate-partition", cache_policy=NO_CACHE,
-      task_run_name="validate {partition.label}")
+@task(name="validate-partition", cache_policy=NO_CACHE, task_run_name="validate {partition.label}")
 def validate_staged_partition(
     partition: Partition, files: list[Path], tick: float | None, counter: Counter | None = None
 ) -> validation.ValidationReport:

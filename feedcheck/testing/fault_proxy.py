@@ -22,8 +22,15 @@ FaultKind = Literal["status", "truncate", "corrupt", "slow"]
 LOOPBACK = "127.0.0.1"
 # Connection-scoped headers are not forwarded (RFC 9110 §7.6.1); the proxy sets its own length.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
-     "transfer-encoding"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "transfer-encoding",
+    }
 )
 #: Bytes flipped at the end of a body by a `corrupt` fault: the Parquet footer length and magic.
 CORRUPT_TAIL_BYTES = 16
@@ -194,11 +201,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_s3_error(self, status: int) -> None:
         codes = {503: "ServiceUnavailable", 500: "InternalError", 429: "SlowDown"}
         code = codes.get(status, str(status))
-        payload = b"" if self.command == "HEAD" else (
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-            f"<Error><Code>{code}</Code><Message>injected by FaultProxy</Message>"
-            "<RequestId>fault-proxy</RequestId></Error>"
-        ).encode()
+        payload = (
+            b""
+            if self.command == "HEAD"
+            else (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                f"<Error><Code>{code}</Code><Message>injected by FaultProxy</Message>"
+                "<RequestId>fault-proxy</RequestId></Error>"
+            ).encode()
+        )
         self.send_response(status)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(payload)))

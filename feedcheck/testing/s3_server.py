@@ -103,8 +103,13 @@ def upload_tree(client: Any, local_root: Path | str, bucket: str, prefix: str = 
 
 
 def publish_tree(
-    endpoint_url: str, local_root: Path | str, bucket: str, prefix: str = "", *,
-    region: str = "eu-west-1", index: bool = True,
+    endpoint_url: str,
+    local_root: Path | str,
+    bucket: str,
+    prefix: str = "",
+    *,
+    region: str = "eu-west-1",
+    index: bool = True,
 ) -> list[str]:
     """Serve a local Lake tree from the S3 server at `endpoint_url` as the vendor lays it out:
     create `bucket`, upload the tree under `prefix`, and (index=True) publish each table's

@@ -8,7 +8,12 @@ from datetime import date
 
 import pytest
 
-from feedcheck.lake.source import ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY, VENDOR_BUCKET, VENDOR_PREFIX
+from feedcheck.lake.source import (
+    ENV_ACCESS_KEY_ID,
+    ENV_SECRET_ACCESS_KEY,
+    VENDOR_BUCKET,
+    VENDOR_PREFIX,
+)
 from feedcheck.lake.synthetic import GroundTruth, generate_dataset, load_builtin_scenario
 from feedcheck.testing.s3_server import (
     MOTO_ACCESS_KEY_ID,
@@ -47,5 +52,3 @@ def published_faults(tmp_path_factory) -> Iterator[PublishedLake]:
 def lake_keys(monkeypatch):
     monkeypatch.setenv(ENV_ACCESS_KEY_ID, MOTO_ACCESS_KEY_ID)
     monkeypatch.setenv(ENV_SECRET_ACCESS_KEY, MOTO_SECRET_ACCESS_KEY)
-
-

@@ -13,13 +13,25 @@ runner = CliRunner()
 
 
 def test_synth_writes_a_tree_and_its_ground_truth(tmp_path):
-    result = runner.invoke(app, ["synth", "--out", str(tmp_path), "--scenario", "demo",
-                                 "--symbols", "BTC-USDT", "--hours", "0.02"])
+    result = runner.invoke(
+        app,
+        [
+            "synth",
+            "--out",
+            str(tmp_path),
+            "--scenario",
+            "demo",
+            "--symbols",
+            "BTC-USDT",
+            "--hours",
+            "0.02",
+        ],
+    )
     assert result.exit_code == 0, result.output
     truth = GroundTruth.read(tmp_path)
     assert {p.partition.split("/")[2] for p in truth.partitions} == {"BTC-USDT"}
     assert len(truth.partitions) == 6  # 3 tables x 2 days
-    assert f"wrote 6 partitions" in result.output
+    assert "wrote 6 partitions" in result.output
 
 
 def test_unknown_scenario_is_one_line_and_exit_2(tmp_path):
@@ -30,8 +42,10 @@ def test_unknown_scenario_is_one_line_and_exit_2(tmp_path):
 
 
 def test_bad_date_is_rejected_before_anything_runs(tmp_path):
-    result = runner.invoke(app, ["download", "--start", "2024-13-01", "--end", "2024-04-02",
-                                 "--staging", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        ["download", "--start", "2024-13-01", "--end", "2024-04-02", "--staging", str(tmp_path)],
+    )
     assert result.exit_code == 2
     assert "--start '2024-13-01' is not a date" in result.output
     assert not any(tmp_path.iterdir())
@@ -39,15 +53,33 @@ def test_bad_date_is_rejected_before_anything_runs(tmp_path):
 
 def test_download_writes_json_result(published_faults, lake_keys, tmp_path):
     out = tmp_path / "result.json"
-    result = runner.invoke(app, [
-        "download", "--start", "2024-04-02", "--end", "2024-04-03", "--symbols", "BTC-USDT",
-        "--tables", "trades", "--staging", str(tmp_path / "staging"),
-        "--endpoint-url", published_faults.endpoint, "--json", str(out),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "download",
+            "--start",
+            "2024-04-02",
+            "--end",
+            "2024-04-03",
+            "--symbols",
+            "BTC-USDT",
+            "--tables",
+            "trades",
+            "--staging",
+            str(tmp_path / "staging"),
+            "--endpoint-url",
+            published_faults.endpoint,
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    expected = [p for p in published_faults.truth.partitions
-                if p.partition == "trades/BINANCE/BTC-USDT/2024-04-02"]
+    expected = [
+        p
+        for p in published_faults.truth.partitions
+        if p.partition == "trades/BINANCE/BTC-USDT/2024-04-02"
+    ]
     assert doc["summary"]["files"] == 1
     assert doc["summary"]["rows"] == expected[0].rows
     assert doc["validation"]["trades/BINANCE/BTC-USDT/2024-04-02"]["invalid_side"] == (
@@ -56,10 +88,22 @@ def test_download_writes_json_result(published_faults, lake_keys, tmp_path):
 
 
 def test_download_of_an_empty_range_exits_1_line(published_faults, lake_keys, tmp_path):
-    result = runner.invoke(app, [
-        "download", "--start", "2023-01-01", "--end", "2023-01-02", "--tables", "book",
-        "--staging", str(tmp_path), "--endpoint-url", published_faults.endpoint,
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "download",
+            "--start",
+            "2023-01-01",
+            "--end",
+            "2023-01-02",
+            "--tables",
+            "book",
+            "--staging",
+            str(tmp_path),
+            "--endpoint-url",
+            published_faults.endpoint,
+        ],
+    )
     assert result.exit_code == 2
     assert "book BINANCE BTC-USDT" in result.output
     assert "Traceback" not in result.output

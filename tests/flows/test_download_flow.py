@@ -18,14 +18,26 @@ from tests.flows.conftest import PublishedLake
 
 TICK = 0.01
 # Checks whose failing rows equal the injected count of their fault kinds with no interference.
-EXACT_CHECKS = ("origin_missing", "nonpositive_price", "negative_size", "invalid_side",
-                "duplicate_trade_id", "off_tick_price", "day_boundary_leak")
+EXACT_CHECKS = (
+    "origin_missing",
+    "nonpositive_price",
+    "negative_size",
+    "invalid_side",
+    "duplicate_trade_id",
+    "off_tick_price",
+    "day_boundary_leak",
+)
 
 
 def _run(lake: PublishedLake, staging: Path, **kw):
     return download(
-        start=lake.scenario_start, end=lake.scenario_end, symbols=lake.symbols,
-        staging_dir=str(staging), endpoint_url=lake.endpoint, tick=TICK, **kw,
+        start=lake.scenario_start,
+        end=lake.scenario_end,
+        symbols=lake.symbols,
+        staging_dir=str(staging),
+        endpoint_url=lake.endpoint,
+        tick=TICK,
+        **kw,
     )
 
 
@@ -63,7 +75,9 @@ def test_rerun_skips_every_verified_file(published_faults, lake_keys, tmp_path):
     first = _run(published_faults, tmp_path / "staging", validate_schemas=False)
     second = _run(published_faults, tmp_path / "staging", validate_schemas=False)
     assert first.summary["by_status"]["downloaded"] == first.summary["files"]
-    assert second.summary["by_status"]["skipped"] == second.summary["files"] == first.summary["files"]
+    assert (
+        second.summary["by_status"]["skipped"] == second.summary["files"] == first.summary["files"]
+    )
     assert second.validation == {}
 
 
@@ -71,8 +85,13 @@ def test_empty_range_fails_the_run_naming_what_was_asked(published_faults, lake_
     from datetime import date
 
     state = download(
-        start=date(2023, 1, 1), end=date(2023, 1, 3), tables=["trades"], symbols=["BTC-USDT"],
-        staging_dir=str(tmp_path), endpoint_url=published_faults.endpoint, return_state=True,
+        start=date(2023, 1, 1),
+        end=date(2023, 1, 3),
+        tables=["trades"],
+        symbols=["BTC-USDT"],
+        staging_dir=str(tmp_path),
+        endpoint_url=published_faults.endpoint,
+        return_state=True,
     )
     assert state.is_failed()
     with pytest.raises(NoFilesFoundError, match="trades BINANCE BTC-USDT"):

@@ -28,6 +28,7 @@ from feedcheck.lake.synthetic import (
     load_builtin_scenario,
 )
 from feedcheck.lake.synthetic.scenario import Instrument, Rates
+from tests.lake.s3_fixtures import moto_endpoint, s3  # noqa: F401 - fixtures for the S3 tests
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ class ReplayBook:
         """The generator's true book before the scenario's first message."""
         bid_px, bid_lots, ask_px, ask_lots = initial_book(scenario, symbol).levels()
         return cls(
-            dict(zip(bid_px.tolist(), bid_lots.tolist())),
-            dict(zip(ask_px.tolist(), ask_lots.tolist())),
+            dict(zip(bid_px.tolist(), bid_lots.tolist(), strict=True)),
+            dict(zip(ask_px.tolist(), ask_lots.tolist(), strict=True)),
         )
 
     def top(self, n: int = 20) -> tuple[list[int], list[int]]:
@@ -95,7 +96,7 @@ class ReplayBook:
         is_bid = df["side_is_bid"].to_list()
         seq = df["sequence_number"].to_list()
         runs = message_starts(df).tolist()
-        for a, b in zip(runs[:-1], runs[1:]):
+        for a, b in zip(runs[:-1], runs[1:], strict=True):
             for r in range(a, b):
                 side = self.bids if is_bid[r] else self.asks
                 if lots[r] <= 0:

@@ -100,11 +100,19 @@ def build_tree(
                 partition = Partition(table, EXCHANGE, symbol, dt)  # type: ignore[arg-type]
                 relpath = f"{partition.path}/1.snappy.parquet"
                 path = root / relpath
-                write_table_file(path, table, rows + d, seed=d + 10 * s_i + 100 * t_i,
-                                 row_group_rows=row_group_rows)
+                write_table_file(
+                    path,
+                    table,
+                    rows + d,
+                    seed=d + 10 * s_i + 100 * t_i,
+                    row_group_rows=row_group_rows,
+                )
                 data = path.read_bytes()
                 out[relpath] = LocalFile(
-                    relpath, len(data), hashlib.md5(data).hexdigest(), rows + d,
+                    relpath,
+                    len(data),
+                    hashlib.md5(data).hexdigest(),
+                    rows + d,
                     -(-(rows + d) // row_group_rows),
                 )
     return out
@@ -123,24 +131,48 @@ _READ_ACTIONS = ["s3:GetObject", "s3:HeadObject"]
 
 def allow_public_read(client: Any, bucket: str) -> None:
     """A bucket policy like the public sample bucket's: anyone may list and get."""
-    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": "*", "Action": _READ_ACTIONS,
-             "Resource": [f"arn:aws:s3:::{bucket}/*"]},
-            {"Effect": "Allow", "Principal": "*", "Action": ["s3:ListBucket"],
-             "Resource": [f"arn:aws:s3:::{bucket}"]},
-        ],
-    }))
+    client.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": _READ_ACTIONS,
+                        "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": ["s3:ListBucket"],
+                        "Resource": [f"arn:aws:s3:::{bucket}"],
+                    },
+                ],
+            }
+        ),
+    )
 
 
 def deny_get(client: Any, bucket: str, key_prefix: str) -> None:
     """A bucket policy denying GetObject under `key_prefix`: S3 answers 403 for GET and HEAD."""
-    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": _READ_ACTIONS,
-                       "Resource": [f"arn:aws:s3:::{bucket}/{key_prefix}*"]}],
-    }))
+    client.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": _READ_ACTIONS,
+                        "Resource": [f"arn:aws:s3:::{bucket}/{key_prefix}*"],
+                    }
+                ],
+            }
+        ),
+    )
 
 
 class GetCounter:

@@ -46,9 +46,7 @@ from tests.lake.s3_fixtures import (
     allow_public_read,
     build_tree,
     deny_get,
-    moto_endpoint,  # noqa: F401 - fixture
     publish,
-    s3,  # noqa: F401 - fixture
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +68,9 @@ def _publish_and_list(
         for table in tables:
             write_contents_index(s3.admin, s3.source, table)
     end = date(2024, 1, 1 + days)
-    listing = list_objects(s3.admin, s3.source, list(tables), EXCHANGE, list(symbols), D0, end,
-                           use_index=index)
+    listing = list_objects(
+        s3.admin, s3.source, list(tables), EXCHANGE, list(symbols), D0, end, use_index=index
+    )
     return files, list(listing.objects)
 
 
@@ -88,16 +87,30 @@ class TestFullDownload:
     def test_downloads_and_verifies_every_object(
         self, s3: S3Env, tmp_path: Path, index: bool
     ) -> None:
-        files, objects = _publish_and_list(s3, tmp_path / "lake", index=index,
-                                           tables=("trades", "book"), symbols=(SYMBOL, "ETH-USDT"))
+        files, objects = _publish_and_list(
+            s3,
+            tmp_path / "lake",
+            index=index,
+            tables=("trades", "book"),
+            symbols=(SYMBOL, "ETH-USDT"),
+        )
         staging = tmp_path / "staging"
         progress: list[tuple[int, int]] = []
-        result = download(s3.admin, objects, staging, concurrency=4,
-                          on_progress=lambda e, done, total: progress.append((done, total)))
-        got = [(e.relpath, e.status, e.attempts, e.md5_ok, e.footer_ok, e.rows, e.row_groups,
-                e.error) for e in result.manifest.entries]
-        assert got == [(r, "downloaded", 1, True, True, f.rows, f.row_groups, None)
-                       for r, f in sorted(files.items())]
+        result = download(
+            s3.admin,
+            objects,
+            staging,
+            concurrency=4,
+            on_progress=lambda e, done, total: progress.append((done, total)),
+        )
+        got = [
+            (e.relpath, e.status, e.attempts, e.md5_ok, e.footer_ok, e.rows, e.row_groups, e.error)
+            for e in result.manifest.entries
+        ]
+        assert got == [
+            (r, "downloaded", 1, True, True, f.rows, f.row_groups, None)
+            for r, f in sorted(files.items())
+        ]
         assert progress == [(i, 8) for i in range(1, 9)]
         assert all(_same_bytes(staging / r, tmp_path / "lake" / r) for r in files)
         assert _tree_files(staging, PART_SUFFIX) == []
@@ -106,15 +119,22 @@ class TestFullDownload:
 
         def table_totals(t: str) -> dict[str, int]:
             mine = [f for r, f in files.items() if r.startswith(t + "/")]
-            return {"files": len(mine), "bytes": sum(f.size for f in mine),
-                    "rows": sum(f.rows for f in mine)}
+            return {
+                "files": len(mine),
+                "bytes": sum(f.size for f in mine),
+                "rows": sum(f.rows for f in mine),
+            }
 
         counts = {"downloaded": 8, "skipped": 0, "corrupt": 0, "failed": 0}
         assert result.manifest.summary() == {
-            **counts, "files": 8, "bytes": total_bytes, "rows": sum(f.rows for f in files.values()),
-            "by_status": counts, "by_table": {"book": table_totals("book"),
-                                              "trades": table_totals("trades")},
-            "missing_partitions": 0, "ok": True,
+            **counts,
+            "files": 8,
+            "bytes": total_bytes,
+            "rows": sum(f.rows for f in files.values()),
+            "by_status": counts,
+            "by_table": {"book": table_totals("book"), "trades": table_totals("trades")},
+            "missing_partitions": 0,
+            "ok": True,
         }
 
     def test_rerun_skips_everything_with_zero_gets(self, s3: S3Env, tmp_path: Path) -> None:
@@ -140,7 +160,9 @@ class TestFullDownload:
         (staging / damaged).write_bytes((staging / damaged).read_bytes()[:100])
         result = download(s3.admin, objects, staging)
         assert [(e.relpath, e.status) for e in result.manifest.entries] == [
-            (damaged, "downloaded"), (intact, "skipped")]
+            (damaged, "downloaded"),
+            (intact, "skipped"),
+        ]
         assert _same_bytes(staging / damaged, tmp_path / "lake" / damaged)
 
     def test_stale_part_file_is_replaced(self, s3: S3Env, tmp_path: Path) -> None:
@@ -158,8 +180,9 @@ class TestFullDownload:
     def test_missing_days_are_carried_into_the_manifest(self, s3: S3Env, tmp_path: Path) -> None:
         build_tree(tmp_path / "lake", days=3, skip=[("trades", SYMBOL, D1)])
         publish(s3.admin, tmp_path / "lake", s3.source)
-        listing = list_objects(s3.admin, s3.source, ["trades"], EXCHANGE, [SYMBOL], D0,
-                               date(2024, 1, 4))
+        listing = list_objects(
+            s3.admin, s3.source, ["trades"], EXCHANGE, [SYMBOL], D0, date(2024, 1, 4)
+        )
         result = download(s3.admin, listing.objects, tmp_path / "staging", missing=listing.missing)
         assert result.manifest.missing_partitions == ("trades/BINANCE/BTC-USDT/2024-01-02",)
         assert (result.manifest.summary()["missing_partitions"], result.ok) == (1, True)
@@ -173,7 +196,8 @@ class TestFullDownload:
         listing = list_objects(client, sample, ["trades"], EXCHANGE, [SYMBOL], D0, D2)
         result = download(client, listing.objects, tmp_path / "staging")
         assert [(e.relpath, e.status) for e in result.manifest.entries] == [
-            (r, "downloaded") for r in sorted(files)]
+            (r, "downloaded") for r in sorted(files)
+        ]
         assert [o.key for o in listing.objects] == sorted(files)  # no prefix in the sample bucket
 
     def test_relpath_escaping_staging_is_refused(self, tmp_path: Path) -> None:
@@ -192,16 +216,38 @@ class TestResume:
         publish(s3.admin, tmp_path / "lake", s3.source)
         staging = tmp_path / "staging"
         env = {**os.environ, ENV_ACCESS_KEY_ID: "testing", ENV_SECRET_ACCESS_KEY: "testing"}
-        slow = Fault("slow", times=None, path_contains="/dt=2024-01-02/", chunk_bytes=2048,
-                     delay_s=0.5)
+        slow = Fault(
+            "slow", times=None, path_contains="/dt=2024-01-02/", chunk_bytes=2048, delay_s=0.5
+        )
         proxy = FaultProxy(s3.endpoint, [slow])
         with proxy as endpoint:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "feedcheck.lake.download", "--staging", str(staging),
-                 "--tables", "trades", "--exchange", EXCHANGE, "--symbols", SYMBOL,
-                 "--start", "2024-01-01", "--end", "2024-01-05", "--endpoint-url", endpoint,
-                 "--concurrency", "1", "--no-index"],
-                cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                [
+                    sys.executable,
+                    "-m",
+                    "feedcheck.lake.download",
+                    "--staging",
+                    str(staging),
+                    "--tables",
+                    "trades",
+                    "--exchange",
+                    EXCHANGE,
+                    "--symbols",
+                    SYMBOL,
+                    "--start",
+                    "2024-01-01",
+                    "--end",
+                    "2024-01-05",
+                    "--endpoint-url",
+                    endpoint,
+                    "--concurrency",
+                    "1",
+                    "--no-index",
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
             try:
                 give_up = time.monotonic() + 120  # a guard against a hang, not a timing assertion
@@ -221,28 +267,47 @@ class TestResume:
         assert _tree_files(staging, PART_SUFFIX) == [second + PART_SUFFIX]
         assert proxy.injected == [("slow", f"/qnt.data/{s3.source.key_for(second)}")]
 
-        listing = list_objects(s3.admin, s3.source, ["trades"], EXCHANGE, [SYMBOL], D0, D4,
-                               use_index=False)
+        listing = list_objects(
+            s3.admin, s3.source, ["trades"], EXCHANGE, [SYMBOL], D0, D4, use_index=False
+        )
         result = download(s3.admin, listing.objects, staging)
         assert [(e.relpath, e.status) for e in result.manifest.entries] == [
-            (r, "skipped" if r == first else "downloaded") for r in sorted(files)]
+            (r, "skipped" if r == first else "downloaded") for r in sorted(files)
+        ]
         assert _tree_files(staging, PART_SUFFIX) == []
         assert all(_same_bytes(staging / r, tmp_path / "lake" / r) for r in files)
 
-
     def test_module_entry_point_writes_the_manifest(
-        self, s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        self,
+        s3: S3Env,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         files = build_tree(tmp_path / "lake", days=2)
         publish(s3.admin, tmp_path / "lake", s3.source)
         monkeypatch.setenv(ENV_ACCESS_KEY_ID, "testing")
         monkeypatch.setenv(ENV_SECRET_ACCESS_KEY, "testing")
-        code = download_main([
-            "--staging", str(tmp_path / "staging"), "--tables", "trades", "--exchange", EXCHANGE,
-            "--symbols", SYMBOL, "--start", "2024-01-01", "--end", "2024-01-04",
-            "--endpoint-url", s3.endpoint, "--manifest", str(tmp_path / "manifest.json"),
-        ])
+        code = download_main(
+            [
+                "--staging",
+                str(tmp_path / "staging"),
+                "--tables",
+                "trades",
+                "--exchange",
+                EXCHANGE,
+                "--symbols",
+                SYMBOL,
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-04",
+                "--endpoint-url",
+                s3.endpoint,
+                "--manifest",
+                str(tmp_path / "manifest.json"),
+            ]
+        )
         summary = json.loads(capsys.readouterr().out)
         assert (code, summary["downloaded"], summary["missing_partitions"]) == (0, 2, 1)
         manifest = Manifest.read(tmp_path / "manifest.json")
@@ -258,14 +323,23 @@ class TestFaults:
         delays: list[float] = []
         proxy = FaultProxy(s3.endpoint, faults)
         with proxy as endpoint:
-            entry = download_object(s3.client(endpoint), objects[0], tmp_path / "staging",
-                                    sleep=delays.append, **{**ENVELOPE, **kwargs})
+            entry = download_object(
+                s3.client(endpoint),
+                objects[0],
+                tmp_path / "staging",
+                sleep=delays.append,
+                **{**ENVELOPE, **kwargs},
+            )
         return entry, delays, proxy, objects[0]
 
     def test_503s_are_retried_with_backoff_then_succeed(self, s3: S3Env, tmp_path: Path) -> None:
         entry, delays, proxy, _ = self._via_proxy(s3, tmp_path, [Fault("status", times=2)])
         assert (entry.status, entry.attempts, entry.md5_ok, entry.error) == (
-            "downloaded", 3, True, None)
+            "downloaded",
+            3,
+            True,
+            None,
+        )
         assert (delays, proxy.count("GET", ".parquet")) == ([0.5, 1.0], 3)
 
     def test_cut_body_is_retried(self, s3: S3Env, tmp_path: Path) -> None:
@@ -276,14 +350,24 @@ class TestFaults:
     def test_transient_corruption_is_refetched(self, s3: S3Env, tmp_path: Path) -> None:
         entry, delays, _, obj = self._via_proxy(s3, tmp_path, [Fault("corrupt", times=1)])
         assert (entry.status, entry.attempts, entry.md5_ok, entry.error) == (
-            "downloaded", 2, True, None)
+            "downloaded",
+            2,
+            True,
+            None,
+        )
         assert _same_bytes(tmp_path / "staging" / obj.relpath, tmp_path / "lake" / obj.relpath)
 
     def test_persistent_corruption_is_reported_corrupt(self, s3: S3Env, tmp_path: Path) -> None:
         entry, delays, _, obj = self._via_proxy(
-            s3, tmp_path, [Fault("corrupt", times=None)], attempts=4)
+            s3, tmp_path, [Fault("corrupt", times=None)], attempts=4
+        )
         assert (entry.status, entry.attempts, entry.md5_ok, entry.footer_ok, entry.rows) == (
-            "corrupt", 4, False, False, None)
+            "corrupt",
+            4,
+            False,
+            False,
+            None,
+        )
         assert entry.error is not None and entry.error.startswith(f"{obj.label}: md5 ")
         assert "checksum mismatch in transit" in entry.error  # botocore's CRC32 check agrees
         assert delays == [0.5, 1.0, 2.0]
@@ -297,15 +381,24 @@ class TestFaults:
         listing = list_objects(s3.admin, s3.source, ["trades"], EXCHANGE, [SYMBOL], D0, D1)
         entry = download_object(s3.admin, listing.objects[0], tmp_path / "staging")
         assert (entry.status, entry.attempts, entry.md5_ok, entry.footer_ok) == (
-            "corrupt", 1, True, False)
+            "corrupt",
+            1,
+            True,
+            False,
+        )
         assert "Parquet footer unreadable" in (entry.error or "")
         assert _tree_files(tmp_path / "staging", "") == []
 
     def test_503_on_every_attempt_is_failed(self, s3: S3Env, tmp_path: Path) -> None:
         entry, delays, proxy, obj = self._via_proxy(
-            s3, tmp_path, [Fault("status", times=None)], attempts=3)
+            s3, tmp_path, [Fault("status", times=None)], attempts=3
+        )
         assert (entry.status, entry.attempts, entry.md5_ok, entry.footer_ok) == (
-            "failed", 3, None, None)
+            "failed",
+            3,
+            None,
+            None,
+        )
         assert entry.error == f"{INJECTED_503}: {obj.label}"
         assert (delays, proxy.count("GET", ".parquet")) == ([0.5, 1.0], 3)
 
@@ -326,8 +419,9 @@ class TestFaults:
         target.parent.mkdir(parents=True)
         target.write_bytes(b"an older local copy")
         with FaultProxy(s3.endpoint, [Fault("status", times=None)]) as endpoint:
-            entry = download_object(s3.client(endpoint), obj, tmp_path / "staging", attempts=2,
-                                    sleep=lambda _s: None)
+            entry = download_object(
+                s3.client(endpoint), obj, tmp_path / "staging", attempts=2, sleep=lambda _s: None
+            )
         assert (entry.status, entry.attempts) == ("failed", 2)
         assert target.read_bytes() == b"an older local copy"
         assert entry.error == (
@@ -359,7 +453,10 @@ class TestRefusals:
             download_object(s3.admin, objects[0], tmp_path / "staging")
         err = info.value
         assert (err.status, err.details["code"], err.details["key"]) == (
-            404, "NoSuchKey", objects[0].key)
+            404,
+            "NoSuchKey",
+            objects[0].key,
+        )
         assert _tree_files(tmp_path / "staging", "") == []
 
     def test_missing_bucket_is_not_found(self, s3: S3Env, tmp_path: Path) -> None:
@@ -378,10 +475,15 @@ class TestRefusals:
             aws_secret_access_key=ADMIN.secret_access_key.get_secret_value(),
         ).client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
         iam.create_user(UserName="lake-subscriber")
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}]}
-        iam.put_user_policy(UserName="lake-subscriber", PolicyName="read",
-                            PolicyDocument=json.dumps(policy))
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}
+            ],
+        }
+        iam.put_user_policy(
+            UserName="lake-subscriber", PolicyName="read", PolicyDocument=json.dumps(policy)
+        )
         key = iam.create_access_key(UserName="lake-subscriber")["AccessKey"]
         secret = key["SecretAccessKey"]
         creds = Credentials(key["AccessKeyId"], secret)
@@ -394,23 +496,43 @@ class TestRefusals:
         wrong = make_s3_client(s3.source, replace(creds, secret_access_key=secret[::-1]))
         with pytest.raises(AccessDeniedError) as info:
             download(wrong, listing.objects, tmp_path / "other")
-        paths = [result.manifest.write(tmp_path / "m.json"),
-                 result.manifest.write(tmp_path / "m.parquet")]
+        paths = [
+            result.manifest.write(tmp_path / "m.json"),
+            result.manifest.write(tmp_path / "m.parquet"),
+        ]
 
         assert [e.status for e in result.manifest.entries] == ["downloaded"]
         assert info.value.details["code"] == "SignatureDoesNotMatch"
         assert len(caplog.records) > 0
-        haystacks = [caplog.text, repr(result), str(info.value), repr(info.value),
-                     str(info.value.__cause__), repr(creds),
-                     *(p.read_bytes().decode("latin-1") for p in paths)]
+        haystacks = [
+            caplog.text,
+            repr(result),
+            str(info.value),
+            repr(info.value),
+            str(info.value.__cause__),
+            repr(creds),
+            *(p.read_bytes().decode("latin-1") for p in paths),
+        ]
         assert [secret in h or secret[::-1] in h for h in haystacks] == [False] * len(haystacks)
 
 
 def _entry(relpath: str, status: str, **kw: Any) -> ManifestEntry:
     base: dict[str, Any] = dict(
-        relpath=relpath, table=relpath.split("/")[0], exchange=EXCHANGE, symbol=SYMBOL, dt=D0,
-        size_bytes=1000, etag="e", md5_ok=True, footer_ok=True, rows=10, row_groups=1,
-        status=status, attempts=1, error=None, seconds=0.25,
+        relpath=relpath,
+        table=relpath.split("/")[0],
+        exchange=EXCHANGE,
+        symbol=SYMBOL,
+        dt=D0,
+        size_bytes=1000,
+        etag="e",
+        md5_ok=True,
+        footer_ok=True,
+        rows=10,
+        row_groups=1,
+        status=status,
+        attempts=1,
+        error=None,
+        seconds=0.25,
     )
     return ManifestEntry(**{**base, **kw})
 
@@ -422,10 +544,23 @@ class TestManifest:
     manifest = Manifest.of(
         [
             _entry("trades/b.parquet", "skipped", attempts=0),
-            _entry("book/a.parquet", "corrupt", **{**_NO_FILE, "footer_ok": False}, md5_ok=False,
-                   error="md5 mismatch", attempts=5, size_bytes=500),
-            _entry("trades/a.parquet", "failed", **_NO_FILE, md5_ok=None, error="HTTP 503",
-                   size_bytes=7),
+            _entry(
+                "book/a.parquet",
+                "corrupt",
+                **{**_NO_FILE, "footer_ok": False},
+                md5_ok=False,
+                error="md5 mismatch",
+                attempts=5,
+                size_bytes=500,
+            ),
+            _entry(
+                "trades/a.parquet",
+                "failed",
+                **_NO_FILE,
+                md5_ok=None,
+                error="HTTP 503",
+                size_bytes=7,
+            ),
         ],
         ["trades/BINANCE/BTC-USDT/2024-01-02"],
     )
@@ -439,10 +574,17 @@ class TestManifest:
     def test_summary(self) -> None:
         counts = {"downloaded": 0, "skipped": 1, "corrupt": 1, "failed": 1}
         assert self.manifest.summary() == {
-            **counts, "files": 3, "bytes": 1507, "rows": 10, "by_status": counts,
-            "by_table": {"book": {"files": 1, "bytes": 500, "rows": 0},
-                         "trades": {"files": 2, "bytes": 1007, "rows": 10}},
-            "missing_partitions": 1, "ok": False,
+            **counts,
+            "files": 3,
+            "bytes": 1507,
+            "rows": 10,
+            "by_status": counts,
+            "by_table": {
+                "book": {"files": 1, "bytes": 500, "rows": 0},
+                "trades": {"files": 2, "bytes": 1007, "rows": 10},
+            },
+            "missing_partitions": 1,
+            "ok": False,
         }
         assert Manifest(()).summary()["files"] == 0
 
@@ -450,7 +592,10 @@ class TestManifest:
         frame = self.manifest.to_polars()
         assert frame.schema == pl.Schema(MANIFEST_SCHEMA)
         assert frame["relpath"].to_list() == [
-            "book/a.parquet", "trades/a.parquet", "trades/b.parquet"]
+            "book/a.parquet",
+            "trades/a.parquet",
+            "trades/b.parquet",
+        ]
         assert Manifest(()).to_polars().schema == pl.Schema(MANIFEST_SCHEMA)
 
     def test_bad_suffix_and_bad_file(self, tmp_path: Path) -> None:
@@ -463,8 +608,10 @@ class TestManifest:
     def test_merge_keeps_the_latest_entry_per_file(self) -> None:
         merged = merge([self.manifest, Manifest.of([_entry("trades/a.parquet", "downloaded")])])
         assert [(e.relpath, e.status) for e in merged.entries] == [
-            ("book/a.parquet", "corrupt"), ("trades/a.parquet", "downloaded"),
-            ("trades/b.parquet", "skipped")]
+            ("book/a.parquet", "corrupt"),
+            ("trades/a.parquet", "downloaded"),
+            ("trades/b.parquet", "skipped"),
+        ]
         assert merged.missing_partitions == self.manifest.missing_partitions
 
     def test_entry_partition_and_status_check(self) -> None:

@@ -50,9 +50,7 @@ from tests.lake.s3_fixtures import (
     allow_public_read,
     build_tree,
     deny_get,
-    moto_endpoint,  # noqa: F401 - fixture
     publish,
-    s3,  # noqa: F401 - fixture
 )
 
 D = [date(2024, 1, d) for d in range(1, 7)]
@@ -116,8 +114,11 @@ class TestRoutes:
         files = build_tree(tmp_path, days=2)
         publish(s3.admin, tmp_path, s3.source)
         doc = {"objects": sorted(files) + ["trades/README.txt"]}
-        s3.admin.put_object(Bucket="qnt.data", Key=s3.source.index_key("trades"),
-                            Body=gzip.compress(json.dumps(doc).encode()))
+        s3.admin.put_object(
+            Bucket="qnt.data",
+            Key=s3.source.index_key("trades"),
+            Body=gzip.compress(json.dumps(doc).encode()),
+        )
         listing = _list(s3, ["trades"], D[0], D[2])
         assert listing.methods == {"trades": "index"}
         assert _got(listing) == _expected(files, s3.source)
@@ -125,8 +126,11 @@ class TestRoutes:
     def test_malformed_index_falls_back_to_list(self, s3: S3Env, tmp_path: Path) -> None:
         files = build_tree(tmp_path, days=2)
         publish(s3.admin, tmp_path, s3.source)
-        s3.admin.put_object(Bucket="qnt.data", Key=s3.source.index_key("trades"),
-                            Body=zlib.compress(b'{"keys": []}'))
+        s3.admin.put_object(
+            Bucket="qnt.data",
+            Key=s3.source.index_key("trades"),
+            Body=zlib.compress(b'{"keys": []}'),
+        )
         listing = _list(s3, ["trades"], D[0], D[2])
         assert listing.methods == {"trades": "list"}
         assert listing.notes == (
@@ -166,8 +170,9 @@ class TestRoutes:
         publish(s3.admin, tmp_path, s3.source)
         proxy = FaultProxy(s3.endpoint)
         with proxy as endpoint:
-            listing = _list(s3, ["trades"], D[1], D[3], client=s3.client(endpoint),
-                            use_index=False, page_size=2)
+            listing = _list(
+                s3, ["trades"], D[1], D[3], client=s3.client(endpoint), use_index=False, page_size=2
+            )
         assert [o.partition.dt for o in listing.objects] == [D[1], D[2]]
         assert proxy.count("GET", "/qnt.data") == 2
 
@@ -210,8 +215,12 @@ class TestRange:
             "trades BINANCE ETH-USDT [2024-01-01, 2024-01-03)"
         )
         assert info.value.details == {
-            "table": "trades", "exchange": "BINANCE", "symbol": "ETH-USDT",
-            "start": "2024-01-01", "end": "2024-01-03", "method": "index" if use_index else "list",
+            "table": "trades",
+            "exchange": "BINANCE",
+            "symbol": "ETH-USDT",
+            "start": "2024-01-01",
+            "end": "2024-01-03",
+            "method": "index" if use_index else "list",
         }
 
     def test_range_after_the_data_is_empty(self, s3: S3Env, tmp_path: Path) -> None:
@@ -245,7 +254,10 @@ class TestErrors:
             _list(s3, ["trades"], D[0], D[2])
         err = info.value
         assert (err.status, err.details["code"], err.details["bucket"]) == (
-            404, "NoSuchBucket", "qnt.data")
+            404,
+            "NoSuchBucket",
+            "qnt.data",
+        )
         assert err.what == f"trades BINANCE BTC-USDT [2024-01-01, 2024-01-03) under {PREFIXED}"
 
     def test_403_on_head_names_the_partition(self, s3: S3Env, tmp_path: Path) -> None:
@@ -278,7 +290,12 @@ class TestErrors:
         assert (err.status, err.details["code"]) == (403, "InvalidAccessKeyId")
         assert "trades BINANCE BTC-USDT [2024-01-01, 2024-01-02)" in str(err)
         texts = [
-            str(err), repr(err), repr(err.details), str(err.__cause__), repr(creds), str(creds)
+            str(err),
+            repr(err),
+            repr(err.details),
+            str(err.__cause__),
+            repr(creds),
+            str(creds),
         ]
         assert [secret in t for t in texts] == [False] * 6
         assert "AKIAFEEDCHECKTEST123" not in repr(creds)
@@ -290,8 +307,14 @@ class TestErrors:
         proxy = FaultProxy(s3.endpoint, [Fault("status", times=2, path_suffix="/qnt.data")])
         with proxy as endpoint:
             listing = _list(
-                s3, ["trades"], D[0], D[2], client=s3.client(endpoint), use_index=False,
-                backoff=lambda: exponential_backoff(rng=lambda: 1.0), sleep=delays.append,
+                s3,
+                ["trades"],
+                D[0],
+                D[2],
+                client=s3.client(endpoint),
+                use_index=False,
+                backoff=lambda: exponential_backoff(rng=lambda: 1.0),
+                sleep=delays.append,
             )
         assert _got(listing) == _expected(files, s3.source)
         assert delays == [0.5, 1.0]
@@ -304,8 +327,16 @@ class TestErrors:
         proxy = FaultProxy(s3.endpoint, [Fault("status", times=None, path_suffix="/qnt.data")])
         with proxy as endpoint:
             with pytest.raises(TransientRemoteError) as info:
-                _list(s3, ["trades"], D[0], D[1], client=s3.client(endpoint), use_index=False,
-                      attempts=3, **NO_WAIT)
+                _list(
+                    s3,
+                    ["trades"],
+                    D[0],
+                    D[1],
+                    client=s3.client(endpoint),
+                    use_index=False,
+                    attempts=3,
+                    **NO_WAIT,
+                )
         assert (info.value.status, info.value.details["code"]) == (503, "ServiceUnavailable")
         assert proxy.count("GET", "/qnt.data") == 3
 
@@ -334,11 +365,17 @@ class TestSource:
     def test_vendor_and_sample_defaults(self) -> None:
         v = LakeSource.vendor()
         assert (v.bucket, v.prefix, v.region, v.endpoint_url, v.unsigned) == (
-            "qnt.data", "market-data/cryptofeed", "eu-west-1", None, False)
+            "qnt.data",
+            "market-data/cryptofeed",
+            "eu-west-1",
+            None,
+            False,
+        )
         assert v.index_key("book") == "market-data/cryptofeed/book/contents.json.gz"
         assert v.describe() == f"{PREFIXED} (eu-west-1, signed)"
         assert LakeSource.sample("http://127.0.0.1:9").describe() == (
-            "s3://sample.crypto.lake (eu-west-1, via http://127.0.0.1:9, unsigned)")
+            "s3://sample.crypto.lake (eu-west-1, via http://127.0.0.1:9, unsigned)"
+        )
 
     def test_credential_resolution_order(self) -> None:
         env = {ENV_ACCESS_KEY_ID: "AKIAENV", ENV_SECRET_ACCESS_KEY: "env-secret"}
@@ -347,7 +384,9 @@ class TestSource:
         from_env = resolve_credentials(None, env)
         assert from_env is not None
         assert (from_env.access_key_id, from_env.secret_access_key.get_secret_value()) == (
-            "AKIAENV", "env-secret")
+            "AKIAENV",
+            "env-secret",
+        )
         assert resolve_credentials(None, {}) is None
         with pytest.raises(ConfigError):
             resolve_credentials(None, {ENV_ACCESS_KEY_ID: "AKIAENV"})
@@ -364,8 +403,9 @@ class TestSource:
         iam.create_user(UserName="lake-subscriber")
         policy = {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
-                           "Resource": "*"}],
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}
+            ],
         }
         iam.put_user_policy(
             UserName="lake-subscriber", PolicyName="lake-read", PolicyDocument=json.dumps(policy)
@@ -402,14 +442,17 @@ class TestSource:
     )
     def test_client_error_classification(self, status: int, code: str, kind: type) -> None:
         exc = bex.ClientError(
-            {"Error": {"Code": code, "Message": "m"},
-             "ResponseMetadata": {"HTTPStatusCode": status}},
+            {
+                "Error": {"Code": code, "Message": "m"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
             "GetObject",
         )
         mapped = remote_error(exc, "trades BINANCE BTC-USDT 2024-01-01", {"key": "k"})
         assert type(mapped) is kind
         assert str(mapped) == (
-            f"HTTP {status}: GetObject failed with {code} (m): trades BINANCE BTC-USDT 2024-01-01")
+            f"HTTP {status}: GetObject failed with {code} (m): trades BINANCE BTC-USDT 2024-01-01"
+        )
         assert mapped.details == {"key": "k", "code": code}
 
     def test_transport_and_credential_errors(self) -> None:

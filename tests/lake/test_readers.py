@@ -20,7 +20,7 @@ from feedcheck.lake.readers import (
     scan_lake,
     table_of,
 )
-from feedcheck.schemas.lake import BOOK_DEPTH, NAT_NS, normalised_columns, raw_columns
+from feedcheck.schemas.lake_columns import BOOK_DEPTH, NAT_NS, normalised_columns, raw_columns
 
 D1, D2, D3 = date(2024, 4, 1), date(2024, 4, 2), date(2024, 4, 3)
 MS = 1_000_000
@@ -104,18 +104,33 @@ class TestScanLake:
         assert frame["origin_time"].cast(pl.Int64).to_list() == expected
         assert frame["trade_id"].to_list() == raw["id"].to_list()
         assert frame["quantity"].to_list() == raw["amount"].to_list()
-        assert frame.select("exchange", "symbol", "dt").unique().rows() == [("BINANCE", "BTC-USDT", D1)]
+        assert frame.select("exchange", "symbol", "dt").unique().rows() == [
+            ("BINANCE", "BTC-USDT", D1)
+        ]
 
     @pytest.mark.parametrize(
         ("filters", "partitions"),
         [
-            ({}, {("BINANCE", "BTC-USDT", D1), ("BINANCE", "BTC-USDT", D2), ("BINANCE", "BTC-USDT", D3),
-                  ("BINANCE", "ETH-USDT", D1), ("BINANCE_FUTURES", "BTC-USDT-PERP", D1)}),
+            (
+                {},
+                {
+                    ("BINANCE", "BTC-USDT", D1),
+                    ("BINANCE", "BTC-USDT", D2),
+                    ("BINANCE", "BTC-USDT", D3),
+                    ("BINANCE", "ETH-USDT", D1),
+                    ("BINANCE_FUTURES", "BTC-USDT-PERP", D1),
+                },
+            ),
             ({"exchange": "BINANCE_FUTURES"}, {("BINANCE_FUTURES", "BTC-USDT-PERP", D1)}),
-            ({"symbols": ["ETH-USDT", "BTC-USDT"], "start": D1, "end": D2},
-             {("BINANCE", "BTC-USDT", D1), ("BINANCE", "ETH-USDT", D1)}),
+            (
+                {"symbols": ["ETH-USDT", "BTC-USDT"], "start": D1, "end": D2},
+                {("BINANCE", "BTC-USDT", D1), ("BINANCE", "ETH-USDT", D1)},
+            ),
             ({"start": D2}, {("BINANCE", "BTC-USDT", D2), ("BINANCE", "BTC-USDT", D3)}),
-            ({"end": D2, "exchange": "BINANCE"}, {("BINANCE", "BTC-USDT", D1), ("BINANCE", "ETH-USDT", D1)}),
+            (
+                {"end": D2, "exchange": "BINANCE"},
+                {("BINANCE", "BTC-USDT", D1), ("BINANCE", "ETH-USDT", D1)},
+            ),
         ],
     )
     def test_partition_filters(self, lake: Path, filters: dict, partitions: set) -> None:
@@ -169,7 +184,9 @@ class TestReadPartitionErrors:
         assert info.value.path == path and str(path) in str(info.value)
         assert "not readable as Parquet" in str(info.value)
 
-    def test_corrupt_data_pages_behind_an_intact_footer(self, tmp_path: Path, part: Partition) -> None:
+    def test_corrupt_data_pages_behind_an_intact_footer(
+        self, tmp_path: Path, part: Partition
+    ) -> None:
         path = tmp_path / part.path / "x.parquet"
         path.parent.mkdir(parents=True)
         raw_frame("trades", D1, n=20_000).write_parquet(path, compression="zstd")
@@ -206,7 +223,9 @@ class TestReadPartitionErrors:
         err = info.value
         assert (err.path, err.column, err.expected) == (path, "price", "Float64")
         assert err.found == "no such column; file has side, amount, timestamp, receipt_timestamp"
-        assert str(err).startswith(f"{path}, column 'price': missing column of trades (all missing: price, id)")
+        assert str(err).startswith(
+            f"{path}, column 'price': missing column of trades (all missing: price, id)"
+        )
 
     def test_wrong_dtype(self, tmp_path: Path, part: Partition) -> None:
         frame = raw_frame("trades", D1).with_columns(pl.col("timestamp").cast(pl.Datetime("ns")))
@@ -214,7 +233,11 @@ class TestReadPartitionErrors:
         with pytest.raises(SchemaMismatchError) as info:
             read_partition(path)
         err = info.value
-        assert (err.column, err.expected, err.found) == ("timestamp", "Int64", "Datetime(time_unit='ns', time_zone=None)")
+        assert (err.column, err.expected, err.found) == (
+            "timestamp",
+            "Int64",
+            "Datetime(time_unit='ns', time_zone=None)",
+        )
         assert str(path) in str(err) and "'timestamp'" in str(err)
 
     def test_zero_rows_is_an_empty_partition(self, tmp_path: Path, part: Partition) -> None:
@@ -260,7 +283,9 @@ class TestDuckDB:
         assert con.sql("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
 
     @pytest.mark.parametrize("table", ["trades", "book", "book_delta_v2"])
-    def test_duckdb_and_polars_give_identical_normalised_frames(self, lake: Path, table: str) -> None:
+    def test_duckdb_and_polars_give_identical_normalised_frames(
+        self, lake: Path, table: str
+    ) -> None:
         order = ["exchange", "symbol", "dt", "received_time"]
         con = duckdb_connect(lake)
         from_duckdb = con.sql(f"SELECT * FROM {table}").pl().sort(order)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from feedcheck.errors import ConfigError, CorruptFileError, SchemaMismatchError
 from feedcheck.lake.layout import Partition
@@ -21,7 +21,7 @@ from feedcheck.lake.validation import (
     validate_files,
     validate_partition,
 )
-from feedcheck.schemas.lake import BOOK_DEPTH, CHECK_DESCRIPTIONS, NAT_NS, NS_PER_DAY
+from feedcheck.schemas.lake_columns import BOOK_DEPTH, CHECK_DESCRIPTIONS, NAT_NS, NS_PER_DAY
 
 DAY = date(2024, 4, 1)
 DAY_NS = 1_711_929_600 * 1_000_000_000
@@ -33,12 +33,24 @@ BOOK = Partition("book", "BINANCE", "BTC-USDT", DAY)
 DELTAS = Partition("book_delta_v2", "BINANCE", "BTC-USDT", DAY)
 
 TRADE_CHECKS = (
-    "invalid_side", "negative_size", "nonpositive_price", "off_tick_price", "duplicate_trade_id",
-    "origin_missing", "origin_nonpositive", "day_boundary_leak", "unsorted_rows", "received_missing",
+    "invalid_side",
+    "negative_size",
+    "nonpositive_price",
+    "off_tick_price",
+    "duplicate_trade_id",
+    "origin_missing",
+    "origin_nonpositive",
+    "day_boundary_leak",
+    "unsorted_rows",
+    "received_missing",
     "received_out_of_day",
 )
 CLOCK_CHECKS = (
-    "origin_missing", "origin_nonpositive", "day_boundary_leak", "unsorted_rows", "received_missing",
+    "origin_missing",
+    "origin_nonpositive",
+    "day_boundary_leak",
+    "unsorted_rows",
+    "received_missing",
     "received_out_of_day",
 )
 
@@ -66,7 +78,11 @@ def raw_trades(n: int) -> pl.DataFrame:
 def raw_book(n: int) -> pl.DataFrame:
     i = np.arange(n)
     ts = DAY_NS + 10 * S + i * 100 * MS
-    cols: dict[str, object] = {"timestamp": ts, "receipt_timestamp": ts + 5 * MS, "sequence_number": 100 + i}
+    cols: dict[str, object] = {
+        "timestamp": ts,
+        "receipt_timestamp": ts + 5 * MS,
+        "sequence_number": 100 + i,
+    }
     for side, sign in (("bid", -1), ("ask", 1)):
         for k in range(BOOK_DEPTH):
             cols[f"{side}_{k}_price"] = np.full(n, (6_500_000 + sign * (k + 1)) * 0.01)
@@ -100,11 +116,19 @@ def faulty_trades() -> pl.DataFrame:
     """100 trades with known faults; each row carries at most one fault."""
     f = raw_trades(100)
     ts = f["timestamp"].to_list()
-    f = put(f, "timestamp", {10: None, 11: None, 12: None, 20: NAT_NS, 21: NAT_NS, 30: 0, 31: -5, 40: -DAY_NS})
-    f = put(f, "timestamp", {0: DAY_NS - 2 * S, 1: DAY_NS - S, 90: ts[91], 91: ts[90]})  # 2 leaks, 1 swap
+    f = put(
+        f,
+        "timestamp",
+        {10: None, 11: None, 12: None, 20: NAT_NS, 21: NAT_NS, 30: 0, 31: -5, 40: -DAY_NS},
+    )
+    f = put(
+        f, "timestamp", {0: DAY_NS - 2 * S, 1: DAY_NS - S, 90: ts[91], 91: ts[90]}
+    )  # 2 leaks, 1 swap
     f = put(f, "receipt_timestamp", {0: DAY_NS - 2 * S + 5 * MS, 1: DAY_NS - S + 5 * MS})
     f = put(f, "receipt_timestamp", {95: DAY_END_NS + 61 * S, 96: NAT_NS})
-    f = put(f, "price", {50: 0.0, 51: -65_000.0, 52: -0.01, 53: 0.0, 60: 65_000.605, 61: 65_000.613})
+    f = put(
+        f, "price", {50: 0.0, 51: -65_000.0, 52: -0.01, 53: 0.0, 60: 65_000.605, 61: 65_000.613}
+    )
     f = put(f, "amount", {62: -0.5})
     f = put(f, "side", {63: "BUY", 64: None, 65: ""})
     return put(f, "id", {70: 1_069, 71: 1_069, 80: 1_005})
@@ -128,14 +152,23 @@ TRADES_EXPECTED = zero_counts(TRADE_CHECKS) | {
 class TestKnownFaults:
     @pytest.mark.parametrize(
         ("table", "partition", "frame"),
-        [("trades", TRADES, raw_trades(50)), ("book", BOOK, raw_book(30)), ("book_delta_v2", DELTAS, raw_deltas(30))],
+        [
+            ("trades", TRADES, raw_trades(50)),
+            ("book", BOOK, raw_book(30)),
+            ("book_delta_v2", DELTAS, raw_deltas(30)),
+        ],
     )
     @pytest.mark.parametrize("form", ["raw", "normalised"])
     def test_valid_frames_have_no_failures(self, table, partition, frame, form) -> None:
         if form == "normalised":
             frame = normalise(frame, table, partition).collect()
         report = validate_partition(frame, table, partition, tick=0.01)
-        assert (report.ok, report.rows, report.form, report.skipped) == (True, frame.height, form, ())
+        assert (report.ok, report.rows, report.form, report.skipped) == (
+            True,
+            frame.height,
+            form,
+            (),
+        )
         assert report.failure_cases.height == 0
         assert set(report.counts.values()) == {0}
 
@@ -144,12 +177,25 @@ class TestKnownFaults:
         assert report.counts == TRADES_EXPECTED
         assert not report.ok and report.rows == 100
         fc = report.failure_cases
-        assert fc.filter(pl.col("check") == "origin_missing")["index"].to_list() == [10, 11, 12, 20, 21]
+        assert fc.filter(pl.col("check") == "origin_missing")["index"].to_list() == [
+            10,
+            11,
+            12,
+            20,
+            21,
+        ]
         assert fc.filter(pl.col("check") == "duplicate_trade_id")["index"].to_list() == [70, 71, 80]
         assert fc.filter(pl.col("check") == "unsorted_rows")["index"].to_list() == [91]
         assert set(fc["partition"]) == {"trades/BINANCE/BTC-USDT/2024-04-01"}
         assert fc.columns == [
-            "partition", "file", "schema_context", "column", "check", "pandera_check", "failure_case", "index"
+            "partition",
+            "file",
+            "schema_context",
+            "column",
+            "check",
+            "pandera_check",
+            "failure_case",
+            "index",
         ]
 
     def test_trades_normalised_agree_with_raw(self) -> None:
@@ -167,11 +213,21 @@ class TestKnownFaults:
         f = put(f, "ask_5_size", {10: -1.0})
         for k in range(15, BOOK_DEPTH):  # a thin book: absent levels are not faults
             f = put(f, f"bid_{k}_price", {11: None}).pipe(put, f"bid_{k}_size", {11: None})
-        f = put(f, "sequence_number", {12: 50, 14: 114, 15: 114})  # one regression; repeats are fine
+        f = put(
+            f, "sequence_number", {12: 50, 14: 114, 15: 114}
+        )  # one regression; repeats are fine
         report = validate_partition(f, "book", BOOK, tick=0.01)
         assert report.counts == zero_counts(
-            CLOCK_CHECKS + ("sequence_regression", "nonpositive_price", "off_tick_price", "crossed_book",
-                            "negative_size", "bid_levels_not_descending", "ask_levels_not_ascending")
+            CLOCK_CHECKS
+            + (
+                "sequence_regression",
+                "nonpositive_price",
+                "off_tick_price",
+                "crossed_book",
+                "negative_size",
+                "bid_levels_not_descending",
+                "ask_levels_not_ascending",
+            )
         ) | {
             "crossed_book": 2,
             "bid_levels_not_descending": 1,
@@ -185,17 +241,27 @@ class TestKnownFaults:
         assert off_tick.select("column", "index").rows() == [("ask_2_price", 8), ("bid_2_price", 8)]
 
     def test_book_delta_v2(self) -> None:
-        f = put(raw_deltas(30), "sequence_number", {15: 990, 16: 990, 17: 990})  # one message re-sent
+        f = put(
+            raw_deltas(30), "sequence_number", {15: 990, 16: 990, 17: 990}
+        )  # one message re-sent
         f = put(f, "price", {20: -65_000.0, 22: 65_000.005}).pipe(put, "size", {21: -0.5})
         report = validate_partition(f, "book_delta_v2", DELTAS, tick=0.01)
         assert report.counts == zero_counts(
-            CLOCK_CHECKS + ("sequence_regression", "nonpositive_price", "off_tick_price", "negative_size")
-        ) | {"sequence_regression": 1, "nonpositive_price": 1, "off_tick_price": 1, "negative_size": 1}
+            CLOCK_CHECKS
+            + ("sequence_regression", "nonpositive_price", "off_tick_price", "negative_size")
+        ) | {
+            "sequence_regression": 1,
+            "nonpositive_price": 1,
+            "off_tick_price": 1,
+            "negative_size": 1,
+        }
 
     def test_lazy_validation_returns_every_failure_in_one_call(self) -> None:
         f = put(raw_deltas(12), "timestamp", {0: None, 1: 0}).pipe(put, "price", {2: 0.0, 3: 1.234})
         f = put(f, "size", {4: -1.0}).pipe(put, "sequence_number", {11: 0})
-        report = validate_partition(normalise(f, "book_delta_v2", DELTAS), "book_delta_v2", DELTAS, tick=0.01)
+        report = validate_partition(
+            normalise(f, "book_delta_v2", DELTAS), "book_delta_v2", DELTAS, tick=0.01
+        )
         assert report.failure_cases.select("check", "index").rows() == [
             ("negative_size", 4),
             ("nonpositive_price", 2),
@@ -210,7 +276,10 @@ class TestKnownFaults:
         f = f.drop("price").with_columns(pl.col("amount").cast(pl.Int32), pl.lit("n").alias("note"))
         report = validate_partition(f, "trades", TRADES, tick=0.01)
         assert {k: v for k, v in report.counts.items() if v} == {
-            "column_missing": 1, "column_unexpected": 1, "dtype_mismatch": 1, "invalid_side": 2
+            "column_missing": 1,
+            "column_unexpected": 1,
+            "dtype_mismatch": 1,
+            "invalid_side": 2,
         }
         schema_level = report.failure_cases.filter(pl.col("index").is_null())
         assert schema_level.select("check", "column", "failure_case").rows() == [
@@ -248,13 +317,17 @@ class TestFiles:
 
     def test_partition_directory_rows_map_to_files(self, tmp_path: Path) -> None:
         first = self.write(tmp_path, raw_trades(40), "0.parquet")
-        second = self.write(tmp_path, put(raw_trades(30), "price", {4: -1.0}).pipe(put, "id", {7: 9}), "1.parquet")
+        second = self.write(
+            tmp_path, put(raw_trades(30), "price", {4: -1.0}).pipe(put, "id", {7: 9}), "1.parquet"
+        )
         report = validate_partition(tmp_path / TRADES.path, "trades", tick=0.01)
         assert report.partition == TRADES and report.rows == 70
         assert report.path == str(tmp_path / TRADES.path)
         # row 40+ repeat ids 1000.. of the first file and go back in time: duplicates and one unsorted
         assert {k: v for k, v in report.counts.items() if v} == {
-            "nonpositive_price": 1, "duplicate_trade_id": 29, "unsorted_rows": 1
+            "nonpositive_price": 1,
+            "duplicate_trade_id": 29,
+            "unsorted_rows": 1,
         }
         fc = report.failure_cases
         assert fc.filter(pl.col("check") == "nonpositive_price").select("file", "index").rows() == [
@@ -302,11 +375,15 @@ ORIGINS = st.one_of(
     st.just(0),
     st.integers(-(10**18), -1),
     st.integers(DAY_NS - S, DAY_END_NS + S),
-    st.sampled_from([DAY_NS - 100, DAY_NS - MS, DAY_NS + 499_999, DAY_END_NS - 500_000, DAY_END_NS - MS]),
+    st.sampled_from(
+        [DAY_NS - 100, DAY_NS - MS, DAY_NS + 499_999, DAY_END_NS - 500_000, DAY_END_NS - MS]
+    ),
 )
 ROWS = st.tuples(
     ORIGINS,
-    st.one_of(st.integers(-1_000, 10**7).map(lambda t: t * 0.01), st.floats(-1e5, 1e5, allow_nan=False)),
+    st.one_of(
+        st.integers(-1_000, 10**7).map(lambda t: t * 0.01), st.floats(-1e5, 1e5, allow_nan=False)
+    ),
     st.floats(-10, 10, allow_nan=False),
     st.sampled_from(["buy", "sell", "BUY", "", None]),
     st.integers(0, 15),

@@ -64,7 +64,10 @@ def test_flagged_rows_are_truth_rows(dataset) -> None:
     for key, report in reports.items():
         for check, kinds in CHECK_FAULT_KINDS.items():
             truth_rows = {
-                row for f in truth.faults if f.partition == key and f.kind in kinds for row in f.rows
+                row
+                for f in truth.faults
+                if f.partition == key and f.kind in kinds
+                for row in f.rows
             }
             flagged = set(report.failure_cases.filter(pl.col("check") == check)["index"].to_list())
             assert flagged <= truth_rows, (key, check)

@@ -47,7 +47,8 @@ def test_truncated_file_is_reported_not_raised(parquet: tuple[Path, int, str]) -
     assert (check.rows, check.row_groups, check.size_bytes) == (None, None, size // 2)
     assert check.problem is not None
     assert check.problem.startswith(
-        f"size {size // 2} bytes, expected {size}; Parquet footer unreadable")
+        f"size {size // 2} bytes, expected {size}; Parquet footer unreadable"
+    )
     with pytest.raises(CorruptFileError) as info:
         require_valid(check)
     err = info.value

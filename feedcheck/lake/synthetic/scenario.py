@@ -16,7 +16,14 @@ from typing import Any, Literal, get_args
 import yaml
 
 from feedcheck.errors import ConfigError
-from feedcheck.lake.layout import TABLES, Table, check_exchange, check_symbol, check_table, day_range
+from feedcheck.lake.layout import (
+    TABLES,
+    Table,
+    check_exchange,
+    check_symbol,
+    check_table,
+    day_range,
+)
 
 FaultKind = Literal[
     # origin_time (raw column `timestamp`) missing or invalid; any table
@@ -137,7 +144,9 @@ class Scenario:
         missing = set(self.missing_partitions)
         keys = [
             f"{t}/{self.exchange}/{s}/{d.isoformat()}"
-            for t in self.tables for s in self.symbols for d in self.days()
+            for t in self.tables
+            for s in self.symbols
+            for d in self.days()
         ]
         return [k for k in keys if k not in missing]
 
