@@ -9,11 +9,13 @@ results, never exceptions.
     │   ├── CorruptFileError       unreadable / truncated Parquet, size or checksum mismatch
     │   ├── SchemaMismatchError    missing column, wrong dtype
     │   └── EmptyPartitionError    a partition with no rows or no files
-    └── RemoteError            the data source refused or failed
-        ├── AccessDeniedError      HTTP 403: credentials or entitlement
-        ├── NotFoundError          HTTP 404 on a key that was listed or asked for
-        ├── NoFilesFoundError      nothing to download for the requested range
-        └── TransientRemoteError   5xx, throttling, timeouts: worth retrying
+    ├── RemoteError            the data source refused or failed
+    │   ├── AccessDeniedError      HTTP 403: credentials or entitlement
+    │   ├── NotFoundError          HTTP 404 on a key that was listed or asked for
+    │   ├── NoFilesFoundError      nothing to download for the requested range
+    │   └── TransientRemoteError   5xx, throttling, timeouts: worth retrying
+    ├── SyncError              book-sync machine driven wrong: symbol, state, U/u, lastUpdateId
+    └── VenueError             Binance refused a request: HTTP status, error code, Retry-After
 """
 
 from __future__ import annotations
@@ -96,3 +98,56 @@ class NoFilesFoundError(RemoteError):
 
 class TransientRemoteError(RemoteError):
     """A failure that may succeed when retried (5xx, throttling, connection reset, timeout)."""
+
+
+@dataclass(eq=False)
+class SyncError(FeedcheckError):
+    """The book-sync machine was asked something its state cannot do.
+
+    Gaps and stale snapshots are outcomes, not errors; this names a caller bug or a malformed
+    feed: a snapshot delivered in the wrong state, an event for another symbol, a USD-M event
+    without ``pu``. ``U``/``u`` are the event's first/final update ids, ``last_update_id`` the
+    book's (or the snapshot's) id.
+    """
+
+    symbol: str
+    state: str
+    reason: str
+    U: int | None = None  # Binance's own field names, so messages match the wire
+    u: int | None = None
+    last_update_id: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        ids = ", ".join(
+            f"{name}={value}"
+            for name, value in (("U", self.U), ("u", self.u), ("lastUpdateId", self.last_update_id))
+            if value is not None
+        )
+        suffix = f" ({ids})" if ids else ""
+        return f"{self.symbol} in state {self.state}: {self.reason}{suffix}"
+
+
+@dataclass(eq=False)
+class VenueError(FeedcheckError):
+    """Binance refused or rejected a request: HTTP status, Binance error code, ``Retry-After``.
+
+    ``what`` names the request (endpoint and symbol, never credentials); ``retry_after_s`` is the
+    server's ``Retry-After`` in seconds when it sent one (HTTP 429/418).
+    """
+
+    what: str
+    reason: str
+    status: int | None = None
+    code: int | None = None
+    retry_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        code = f" (code {self.code})" if self.code is not None else ""
+        return f"{status}{self.reason}{code}: {self.what}"

@@ -1,0 +1,60 @@
+"""Binance: venue facts, wire messages, the pure book-sync machine, capture, recordings, simulator."""
+
+from feedcheck.binance.book import Book, BookSide
+from feedcheck.binance.sync import (
+    BookSync,
+    SyncCounters,
+    SyncOptions,
+    SyncOutcome,
+    SyncState,
+    Variant,
+)
+from feedcheck.binance.venue import SPOT, USDM, Market, StreamKind, VenueSpec
+from feedcheck.binance.wire import (
+    DepthSnapshot,
+    DepthUpdate,
+    Envelope,
+    Level,
+    Scale,
+    ServerShutdown,
+    Trade,
+    WireMessage,
+    parse_depth_snapshot,
+    parse_depth_update,
+    parse_envelope,
+    parse_fixed,
+    parse_message,
+    parse_server_shutdown,
+    parse_trade,
+)
+
+__all__ = [
+    "SPOT",
+    "USDM",
+    "Book",
+    "BookSide",
+    "BookSync",
+    "DepthSnapshot",
+    "DepthUpdate",
+    "Envelope",
+    "Level",
+    "Market",
+    "Scale",
+    "ServerShutdown",
+    "StreamKind",
+    "SyncCounters",
+    "SyncOptions",
+    "SyncOutcome",
+    "SyncState",
+    "Trade",
+    "Variant",
+    "VenueSpec",
+    "WireMessage",
+    "parse_depth_snapshot",
+    "parse_depth_update",
+    "parse_envelope",
+    "parse_fixed",
+    "parse_message",
+    "parse_server_shutdown",
+    "parse_trade",
+]
