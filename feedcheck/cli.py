@@ -30,7 +30,8 @@ TODAY_EXCLUSIVE = "end is exclusive, as in Crypto Lake's own client"
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]feedcheck: {message}[/red]", highlight=False)
+    # Plain text, never wrapped: the contract is one line on stderr.
+    typer.echo(f"feedcheck: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -164,6 +165,53 @@ def download(
         _fail(str(exc))
     print_summary(Console(), outcome)
     _write_json(json_out, asdict(outcome))
+
+
+@app.command("origin-time")
+def origin_time(
+    staging: Annotated[Path, typer.Option(help="Staged Lake tree (Hive layout)")] = Path("staging"),
+    tables: Annotated[
+        str, typer.Option(help="Comma-separated tables")
+    ] = "trades,book,book_delta_v2",
+    exchange: Annotated[Optional[str], typer.Option(help="Only this exchange")] = None,
+    symbols: Annotated[
+        Optional[str], typer.Option(help="Only these symbols (comma-separated)")
+    ] = None,
+    start: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD")] = None,
+    end: Annotated[
+        Optional[str], typer.Option(help=f"Day after the last ({TODAY_EXCLUSIVE})")
+    ] = None,
+    report_dir: Annotated[Optional[Path], typer.Option(help="Where plots and JSON go")] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the result as JSON")
+    ] = None,
+) -> None:
+    """Story 1.1: origin_time completeness, continuity, ordering and clock skew, with plots and a
+    recommendation per stream."""
+    from feedcheck.cli_progress import rich_progress
+    from feedcheck.flows.origin_time import origin_time as origin_time_flow
+    from feedcheck.report.origin_time_terminal import print_origin_time
+
+    first = _parse_day(start, "--start") if start else None
+    after = _parse_day(end, "--end") if end else None
+    if not staging.is_dir():
+        _fail(f"staging directory {staging} does not exist")
+    _quiet_task_logs()
+    try:
+        with rich_progress(console):
+            result = origin_time_flow(
+                staging_dir=str(staging),
+                tables=_csv(tables),
+                exchange=exchange,
+                symbols=_csv(symbols) if symbols else None,
+                start=first,
+                end=after,
+                report_dir=str(report_dir) if report_dir else None,
+            )
+    except FeedcheckError as exc:
+        _fail(str(exc))
+    print_origin_time(Console(), result)
+    _write_json(json_out, result.to_json())
 
 
 @app.command()

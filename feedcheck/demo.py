@@ -3,7 +3,8 @@
 1. generate a synthetic Crypto Lake dataset (builtin scenario, with injected faults);
 2. publish it on a loopback S3 server (moto) exactly as the vendor bucket is laid out, index included;
 3. run the real `download` flow against that endpoint (same code path as the real Lake);
-4. print the manifest and validation summary.
+4. print the manifest and validation summary;
+5. run the `origin-time` flow (Story 1.1) on the staged data and print its verdicts.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from feedcheck.lake.source import (
 
 
 def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
-    """Run the demo under `out` (replaced each run) and return the download flow's outcome."""
+    """Run the demo under `out` (replaced each run); returns the download and origin-time results."""
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.download import download
     from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
     from feedcheck.progress import partition_rows_progress
+    from feedcheck.flows.origin_time import origin_time
     from feedcheck.report.download import print_summary
+    from feedcheck.report.origin_time_terminal import print_origin_time
     from feedcheck.testing.s3_server import (
         MOTO_ACCESS_KEY_ID,
         MOTO_SECRET_ACCESS_KEY,
@@ -39,12 +42,12 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     console = console or Console(stderr=True)
     out = Path(out)
     lake_dir, staging_dir = out / "lake", out / "staging"
-    for d in (lake_dir, staging_dir):
+    for d in (lake_dir, staging_dir, out / "reports"):
         if d.exists():
             shutil.rmtree(d)
 
     sc = scenario_with_overrides(scenario)
-    console.print(f"[bold]1/3[/bold] generating synthetic Lake data ({scenario}) → {lake_dir}")
+    console.print(f"[bold]1/4[/bold] generating synthetic Lake data ({scenario}) → {lake_dir}")
     with rich_progress(console):
         truth = generate_dataset(
             sc, lake_dir, progress=partition_rows_progress("generate", len(sc.written_partitions()))
@@ -56,10 +59,10 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
         os.environ[ENV_SECRET_ACCESS_KEY] = MOTO_SECRET_ACCESS_KEY
         published = publish_tree(endpoint, lake_dir, VENDOR_BUCKET, VENDOR_PREFIX)
         console.print(
-            f"[bold]2/3[/bold] serving {len(published)} objects at "
+            f"[bold]2/4[/bold] serving {len(published)} objects at "
             f"{endpoint}/{VENDOR_BUCKET}/{VENDOR_PREFIX}"
         )
-        console.print("[bold]3/3[/bold] running the download flow against it")
+        console.print("[bold]3/4[/bold] running the download flow against it")
         with rich_progress(console):
             outcome = download(
                 start=sc.start,
@@ -75,4 +78,10 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
         f"ground truth of injected faults: {lake_dir / 'ground_truth.json'} "
         f"({len(truth.faults)} records)"
     )
-    return outcome
+
+    console.print("[bold]4/4[/bold] Story 1.1: origin_time completeness and clock skew")
+    with rich_progress(console):
+        timing = origin_time(staging_dir=str(staging_dir), report_dir=str(out / "reports"))
+    print_origin_time(Console(), timing)
+    console.print(f"origin-time report and plots: {out / 'reports'}")
+    return outcome, timing

@@ -24,7 +24,7 @@ def test_every_deployment_loads_and_its_parameters_exist(monkeypatch):
         unknown = set(dep.get("parameters", {})) - accepted
         assert not unknown, f"{dep['name']}: unknown parameters {unknown}"
         names.append(f"{flow.name}/{dep['name']}")
-    assert names == ["download/daily", "download/manual"]
+    assert names == ["download/daily", "download/manual", "origin-time/manual"]
 
 
 def test_schedules_have_explicit_timezones():

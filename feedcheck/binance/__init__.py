@@ -27,6 +27,7 @@ from feedcheck.binance.wire import (
     parse_server_shutdown,
     parse_trade,
 )
+from feedcheck.binance.wire_fast import parse_depth_frame
 
 __all__ = [
     "SPOT",
@@ -50,6 +51,7 @@ __all__ = [
     "Variant",
     "VenueSpec",
     "WireMessage",
+    "parse_depth_frame",
     "parse_depth_snapshot",
     "parse_depth_update",
     "parse_envelope",

@@ -5,18 +5,21 @@ clock or touches a socket (receive times come in as ns arguments). The capture l
 returned `SyncOutcome`: fetch a snapshot on `NEEDS_SNAPSHOT` / `GAP` / `SNAPSHOT_TOO_OLD`
 (`outcome.needs_snapshot`), nothing otherwise.
 
-Spot, the current text of "How to manage a local order book correctly" (corrected 2025-11-12):
+Spot, the current text of "How to manage a local order book correctly" (corrected 2025-11-12),
+numbered as in reference/data-formats.md §2.6 (step 1, connecting, is the caller's):
 
-1. buffer events and note the `U` of the first one;                    → IDLE → BUFFERING
-2. fetch a snapshot; if its `lastUpdateId` < that first `U`, fetch again;  → SNAPSHOT_TOO_OLD
-3. drop buffered events with `u <= lastUpdateId`;                       → DROPPED_STALE
-4. the first remaining event must bracket: `U <= lastUpdateId + 1 <= u`;   (else GAP)
-5. set the book to the snapshot, then for every event: `u < local id` → ignore; `U > local id + 1`
-   → events were missed: discard the book and restart from step 1;       → GAP
-   normally `U == previous u + 1`.
+2. buffer the events and note the `U` of the first one;              IDLE → BUFFERING
+3. fetch a snapshot (the caller, on `needs_snapshot`);
+4. if its `lastUpdateId` < that first `U`, fetch again;              → SNAPSHOT_TOO_OLD
+5. drop buffered events with `u <= lastUpdateId`; the first remaining event must bracket
+   `U <= lastUpdateId + 1 <= u`;                                     → DROPPED_STALE (else GAP)
+6. the book is the snapshot, its id `lastUpdateId`;                  BUFFERING → SYNCING
+7. for every event: `u < local id` → ignore; `U > local id + 1` → events were missed: discard
+   the book and restart from buffering; else apply, local id = `u`.  → IGNORED_OLD / GAP / APPLIED
 
-USD-M futures: step 3 drops only `u < lastUpdateId`, step 4 brackets `U <= lastUpdateId <= u`, and
-step 5's continuity test is `pu == previous u` (ids are not contiguous between events).
+USD-M futures (anchors.md §0): step 5 drops only `u < lastUpdateId` and brackets
+`U <= lastUpdateId <= u`; step 7's continuity test is `pu == previous u` (ids are not contiguous
+between events).
 
 Two precisions over the text, both with the same book as a literal reading: in LIVE an event with
 `u == local id` is ignored too (it can only repeat the last applied event, whose absolute sizes the
@@ -298,7 +301,7 @@ class BookSync:
     # -- internals --------------------------------------------------------------------------
 
     def _process(self, event: DepthUpdate) -> SyncOutcome:
-        """Steps 3-5 for one event while a book exists (SYNCING or LIVE)."""
+        """Steps 5 and 7 for one event while a book exists (SYNCING or LIVE)."""
         local_id = self._local_id
         assert local_id is not None
         counters = self._counters

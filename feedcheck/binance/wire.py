@@ -182,6 +182,12 @@ def _get_optional(data: Mapping[str, Any], key: str, kind: type, source: str) ->
     return _get(data, key, kind, source)
 
 
+def _check_event(data: Mapping[str, Any], expected: str, source: str) -> None:
+    event = _get(data, "e", str, source)
+    if event != expected:
+        raise DataError(source, f"not a {expected} event", "e", expected, event)
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """A combined-stream frame: `{"stream": "<name>", "data": <raw payload>}`."""
@@ -245,7 +251,7 @@ def parse_depth_update(
 ) -> DepthUpdate:
     """Parse a `depthUpdate` payload (the `data` of the envelope), spot or USD-M.
 
-    Spot (`ethusdt@depth@100ms`, 2024-08-08; spot has no `pu` and no `T`):
+    Spot (`ethusdt@depth@100ms`, 2024-08-08, two of its four bids; no `pu` and no `T` on spot):
     `{"e":"depthUpdate","E":1723161255508,"s":"ETHUSDT","U":35346513513,"u":35346513514,
     "b":[["2676.78000000","4.24540000"],["2672.03000000","0.00000000"]],"a":[]}`
 
@@ -258,9 +264,24 @@ def parse_depth_update(
     Raises:
         DataError: wrong event type, a missing/mistyped field, an inexact or malformed level.
     """
-    event = _get(data, "e", str, source)
-    if event != "depthUpdate":
-        raise DataError(source, "not a depth update", "e", "depthUpdate", event)
+    _check_event(data, "depthUpdate", source)  # before the levels, so a trade is named a trade
+    return depth_update_from(
+        data,
+        _levels(data.get("b"), scale, "b", source),
+        _levels(data.get("a"), scale, "a", source),
+        source,
+    )
+
+
+def depth_update_from(
+    data: Mapping[str, Any], bids: tuple[Level, ...], asks: tuple[Level, ...], source: str
+) -> DepthUpdate:
+    """A DepthUpdate from a payload's scalar fields and levels parsed elsewhere (`wire_fast`).
+
+    Raises:
+        DataError: as `parse_depth_update`, for the scalar fields.
+    """
+    _check_event(data, "depthUpdate", source)
     first_id = _get(data, "U", int, source)
     final_id = _get(data, "u", int, source)
     prev_id = _get_optional(data, "pu", int, source)
@@ -280,8 +301,8 @@ def parse_depth_update(
         prev_final_update_id=prev_id,
         event_time_ns=_get(data, "E", int, source) * NS_PER_MS,
         transaction_time_ns=None if transaction_ms is None else transaction_ms * NS_PER_MS,
-        bids=_levels(data.get("b"), scale, "b", source),
-        asks=_levels(data.get("a"), scale, "a", source),
+        bids=bids,
+        asks=asks,
     )
 
 
@@ -363,9 +384,7 @@ def parse_trade(data: Mapping[str, Any], scale: Scale, *, source: str = WIRE_SOU
     Raises:
         DataError: wrong event type, a missing/mistyped field, an inexact price or quantity.
     """
-    event = _get(data, "e", str, source)
-    if event != "trade":
-        raise DataError(source, "not a trade", "e", "trade", event)
+    _check_event(data, "trade", source)
     return Trade(
         symbol=_get(data, "s", str, source),
         trade_id=_get(data, "t", int, source),
@@ -392,9 +411,7 @@ def parse_server_shutdown(data: Mapping[str, Any], *, source: str = WIRE_SOURCE)
     Raises:
         DataError: wrong event type or `E` missing.
     """
-    event = _get(data, "e", str, source)
-    if event != "serverShutdown":
-        raise DataError(source, "not a server shutdown", "e", "serverShutdown", event)
+    _check_event(data, "serverShutdown", source)
     return ServerShutdown(event_time_ns=_get(data, "E", int, source) * NS_PER_MS)
 
 

@@ -77,3 +77,21 @@ def test_best_prices_equal_brute_force_after_every_update(
         assert book.best_bid() == (max(bids) if bids else None)
         assert book.best_ask() == (min(asks) if asks else None)
         assert (book.bids.as_dict(), book.asks.as_dict()) == (bids, asks)
+
+
+def test_best_stays_right_through_heavy_churn() -> None:
+    # Thousands of adds and deletes of distinct prices: stale heap entries pile up and are
+    # compacted; the best must stay the brute-force best throughout.
+    book = Book()
+    live: set[int] = set()
+    for step in range(5_000):
+        price = 1 + (step * 7919) % 997
+        qty = 0 if price in live else 1 + step % 5
+        book.apply([(price, qty)], [])
+        if qty:
+            live.add(price)
+        else:
+            live.discard(price)
+        if step % 97 == 0:
+            assert book.best_bid() == (max(live) if live else None)
+    assert (book.best_bid(), len(book.bids)) == (max(live), len(live))
