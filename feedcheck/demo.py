@@ -27,9 +27,9 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
     """Run the demo under `out` (replaced each run); returns the download and origin-time results."""
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.download import download
+    from feedcheck.flows.origin_time import origin_time
     from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
     from feedcheck.progress import partition_rows_progress
-    from feedcheck.flows.origin_time import origin_time
     from feedcheck.report.download import print_summary
     from feedcheck.report.origin_time_terminal import print_origin_time
     from feedcheck.testing.s3_server import (

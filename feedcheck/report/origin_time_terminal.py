@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.analysis.origin_time_result import RecommendationKind
+from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.report.criteria import Status
 
 _STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.UNKNOWN: "yellow"}
