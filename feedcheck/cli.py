@@ -215,6 +215,43 @@ def origin_time(
 
 
 @app.command()
+def simulate(
+    symbols: Annotated[str, typer.Option(help="Comma-separated Binance symbols")] = "BTCUSDT",
+    port_ws: Annotated[int, typer.Option(help="WebSocket port (0 = any free port)")] = 9443,
+    port_rest: Annotated[int, typer.Option(help="REST port (0 = any free port)")] = 8080,
+    scenario: Annotated[Optional[Path], typer.Option(help="Fault scenario YAML/JSON")] = None,
+    time_scale: Annotated[float, typer.Option(help="Exchange seconds per wall second")] = 1.0,
+) -> None:
+    """Run the loopback Binance exchange (combined/raw streams, REST depth and exchangeInfo) until
+    Ctrl-C. Point `feedcheck capture --ws-url/--rest-url` at the URLs it prints."""
+    import asyncio
+
+    from feedcheck.binance.simulator import config_for_cli, run_simulator
+
+    try:
+        config = config_for_cli(
+            _csv(symbols),
+            ws_port=port_ws,
+            rest_port=port_rest,
+            scenario=scenario,
+            time_scale=time_scale,
+        )
+    except (FeedcheckError, OSError, ValueError) as exc:
+        _fail(str(exc))
+
+    def on_ready(sim) -> None:
+        console.print(f"websocket: {sim.ws_url}   (e.g. {sim.stream_url('btcusdt@depth@100ms')})")
+        console.print(f"rest:      {sim.rest_url}/api/v3/depth?symbol=...")
+
+    try:
+        asyncio.run(run_simulator(config, on_ready=on_ready))
+    except KeyboardInterrupt:
+        console.print("simulator stopped")
+    except OSError as exc:
+        _fail(f"cannot start the simulator: {exc}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Working directory for the demo")] = Path("out/demo"),
     scenario: Annotated[str, typer.Option(help="Builtin scenario name or YAML path")] = "demo",
