@@ -1,6 +1,19 @@
-"""Binance: venue facts, wire messages, the pure book-sync machine, capture, recordings, simulator."""
+"""Binance: venue facts, wire messages, the pure book-sync machine, capture, recordings, simulator.
+
+The loopback exchange lives in `feedcheck.binance.simulator` (imported on its own: it pulls in the
+websockets and aiohttp servers).
+"""
 
 from feedcheck.binance.book import Book, BookSide
+from feedcheck.binance.formats import (
+    detect_format,
+    read_cryptofeed,
+    read_hftbacktest,
+    read_recording,
+)
+from feedcheck.binance.rawrecord import BOOK_BREAK_KINDS, RawRecord, ReadIssue
+from feedcheck.binance.recording import read_feedcheck, recording_files
+from feedcheck.binance.recording_writer import RecordingOptions, RecordingStats, RecordingWriter
 from feedcheck.binance.sync import (
     BookSync,
     SyncCounters,
@@ -30,6 +43,18 @@ from feedcheck.binance.wire import (
 from feedcheck.binance.wire_fast import parse_depth_frame
 
 __all__ = [
+    "BOOK_BREAK_KINDS",
+    "RawRecord",
+    "ReadIssue",
+    "RecordingOptions",
+    "RecordingStats",
+    "RecordingWriter",
+    "detect_format",
+    "read_cryptofeed",
+    "read_feedcheck",
+    "read_hftbacktest",
+    "read_recording",
+    "recording_files",
     "SPOT",
     "USDM",
     "Book",
