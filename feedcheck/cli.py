@@ -46,11 +46,15 @@ def _parse_day(value: str, option: str) -> date:
 def _quiet_task_logs() -> None:
     """Only warnings from Prefect on the terminal: the progress bar and the summary say the rest,
     and every log line still reaches the Prefect API (the run's page in the UI).
-    Set PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO to see them all here too."""
+    Set PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO to see them all here too. Prefect reads
+    these when it first configures logging, so this runs at import, before any flow."""
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     # The temporary Prefect server would otherwise try to send telemetry (and log its failure
     # on a machine without internet).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+_quiet_task_logs()
 
 
 def _csv(value: str) -> list[str]:
@@ -144,7 +148,6 @@ def download(
     from feedcheck.report.download import print_summary
 
     first, after = _parse_day(start, "--start"), _parse_day(end, "--end")
-    _quiet_task_logs()
     try:
         with rich_progress(console):
             outcome = download_flow(
@@ -196,7 +199,6 @@ def origin_time(
     after = _parse_day(end, "--end") if end else None
     if not staging.is_dir():
         _fail(f"staging directory {staging} does not exist")
-    _quiet_task_logs()
     try:
         with rich_progress(console):
             result = origin_time_flow(
@@ -212,6 +214,75 @@ def origin_time(
         _fail(str(exc))
     print_origin_time(Console(), result)
     _write_json(json_out, result.to_json())
+
+
+@app.command("validate-capture")
+def validate_capture(
+    paths: Annotated[list[Path], typer.Argument(help="Recording files or directories")],
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the result as JSON")
+    ] = None,
+) -> None:
+    """Replay recordings (ours, hftbacktest or cryptofeed format): U/u (or pu) chain and the position
+    of every gap, resyncs, book vs every in-band snapshot, crossed books."""
+    from feedcheck.cli_progress import rich_progress
+    from feedcheck.flows.validate_capture import validate_capture as validate_flow
+    from feedcheck.report.capture_terminal import print_capture_validation
+
+    try:
+        with rich_progress(console):
+            result = validate_flow(
+                paths=[str(p) for p in paths], json_out=str(json_out) if json_out else None
+            )
+    except FeedcheckError as exc:
+        _fail(str(exc))
+    print_capture_validation(Console(), result)
+
+
+@app.command()
+def capture(
+    symbols: Annotated[str, typer.Option(help="Comma-separated Binance symbols")] = "BTCUSDT",
+    duration: Annotated[float, typer.Option(help="Seconds to record")] = 60.0,
+    out: Annotated[Path, typer.Option(help="Recording directory")] = Path("captures"),
+    regime: Annotated[str, typer.Option(help="Sub-folder naming the market regime")] = "manual",
+    streams: Annotated[
+        str, typer.Option(help="Comma-separated streams per symbol")
+    ] = "trade,depth",
+    depth_speed_ms: Annotated[int, typer.Option(help="Diff-depth cadence: 100 or 1000")] = 100,
+    ws_url: Annotated[
+        Optional[str], typer.Option(help="WebSocket base (a simulator's URL)")
+    ] = None,
+    rest_url: Annotated[Optional[str], typer.Option(help="REST base (a simulator's URL)")] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the summary as JSON")
+    ] = None,
+) -> None:
+    """Record live Binance spot trade + depth with snapshot sync and resync (real Binance by default;
+    --ws-url/--rest-url point it at `feedcheck simulate`)."""
+    import asyncio
+
+    from feedcheck.cli_progress import rich_progress
+    from feedcheck.flows.capture import capture_flow
+    from feedcheck.report.capture_progress import capture_summary_text
+
+    try:
+        with rich_progress(console):
+            summary = asyncio.run(
+                capture_flow(
+                    symbols=_csv(symbols),
+                    streams=_csv(streams),
+                    depth_speed_ms=depth_speed_ms,
+                    duration_s=duration,
+                    out_dir=str(out),
+                    regime=regime,
+                    ws_url=ws_url,
+                    rest_url=rest_url,
+                )
+            )
+    except FeedcheckError as exc:
+        _fail(str(exc))
+    console.print(capture_summary_text(summary))
+    _write_json(json_out, asdict(summary))
 
 
 @app.command()
@@ -260,7 +331,6 @@ def demo(
     validated, summarised. Needs no network and no credentials."""
     from feedcheck.demo import run_demo
 
-    _quiet_task_logs()
     try:
         run_demo(out, scenario, console=console)
     except FeedcheckError as exc:

@@ -262,6 +262,8 @@ def scan_lake(
         hive_partitioning=True,
         hive_schema=dict(HIVE_SCHEMA),
         schema=raw_columns(table),
+        # Exported captures add `first_update_id` / `prev_update_id` to book_delta_v2.
+        extra_columns="ignore",
     )
     return normalise(lf, table)
 
