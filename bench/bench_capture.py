@@ -1,7 +1,7 @@
 """Live capture: ingest levels/s of parse + book sync + record, end to end over sockets, CPU share.
 
 1. Ingest (in process, no sockets): the frames of tests/data/real/binance-spot (hftbacktest's
-   recording of spot ETHUSDT, 2024-08-08/09, `depth@100ms` + trade + bookTicker) go through the
+   recording of spot ETHUSDT, 2024-08-08/09: its `depth@100ms` and trade frames) go through the
    capture's own hot path: `FrameQueue.offer` → `Ingest.on_frame` (numba depth parser + BookSync)
    while the `DiskWriter` thread writes the zstd recording; timed until the files are closed.
    Peer, same frames, same process: the general parser (orjson envelope + `parse_depth_update`)
@@ -36,6 +36,7 @@ from feedcheck.binance.simulator import Simulator, SimulatorConfig
 from feedcheck.binance.sync import BookSync, SyncState
 from feedcheck.binance.venue import Market
 from feedcheck.binance.wire import parse_depth_snapshot, parse_depth_update, parse_envelope
+from feedcheck.binance.wire_fast import parse_depth_frame
 
 REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real" / "binance-spot"
 SYMBOL = "ETHUSDT"
@@ -45,11 +46,19 @@ CPU_SECONDS = 10.0
 
 
 def _load() -> list[tuple[int, str, bytes]]:
-    return [(r.recv_ns, r.kind, r.payload) for r in read_hftbacktest(sorted(REAL.glob("*.gz")))]
+    """Snapshots and the frames of the capture's default streams (trade, depth@100ms); the
+    recording's bookTicker frames are left out, as a default capture does not subscribe them."""
+    return [
+        (r.recv_ns, r.kind, r.payload)
+        for r in read_hftbacktest(sorted(REAL.glob("*.gz")))
+        if r.kind == "snapshot" or (r.stream or "").endswith(("@trade", "@depth@100ms"))
+    ]
 
 
 def _instrument() -> Instrument:
-    return Instrument(SYMBOL, "0.01000000", "0.00010000", instrument_scale("0.01", "0.0001", Market.SPOT))
+    return Instrument(
+        SYMBOL, "0.01000000", "0.00010000", instrument_scale("0.01", "0.0001", Market.SPOT)
+    )
 
 
 def _capture_path(records: list[tuple[int, str, bytes]], out: Path) -> tuple[float, int]:
@@ -93,6 +102,23 @@ def _general_path(records: list[tuple[int, str, bytes]]) -> tuple[float, int]:
     return time.perf_counter() - t0, levels
 
 
+def _stages(records: list[tuple[int, str, bytes]]) -> tuple[float, float, int]:
+    """Where the time goes: (parse s, sync s, levels) for the depth frames alone."""
+    scale = _instrument().scale
+    depth = [(t, p) for t, kind, p in records if kind == "frame" and b"@depth" in p[:40]]
+    t0 = time.perf_counter()
+    events = [(t, parse_depth_frame(p, scale)[1]) for t, p in depth]
+    parse_s = time.perf_counter() - t0
+    sync = BookSync(SYMBOL)
+    [snapshot] = [p for _, kind, p in records if kind == "snapshot"]
+    t0 = time.perf_counter()
+    for recv_ns, event in events:
+        if sync.on_depth(event, recv_ns).needs_snapshot:
+            sync.on_snapshot(parse_depth_snapshot(orjson.loads(snapshot), SYMBOL, scale), recv_ns)
+    sync_s = time.perf_counter() - t0
+    return parse_s, sync_s, sum(e.level_count for _, e in events)
+
+
 async def _child_capture(sim: Simulator, out: Path, seconds: float) -> dict:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "feedcheck.binance.capture", "--symbols", "BTCUSDT",
@@ -127,10 +153,13 @@ def main() -> None:
             out.mkdir()
             runs.append(_capture_path(records, out))
     seconds, levels = min(runs)
+    parse_s, sync_s, stage_levels = min(_stages(records) for _ in range(PASSES))
     peer_s, peer_levels = min((_general_path(records) for _ in range(PASSES)), key=lambda r: r[0])
     assert peer_levels == levels
     e2e = asyncio.run(
-        _through_sockets(200.0, MarketConfig(changes_per_event=20, levels_per_side=1000), E2E_SECONDS)
+        _through_sockets(
+            200.0, MarketConfig(changes_per_event=20, levels_per_side=1000), E2E_SECONDS
+        )
     )
     real = asyncio.run(
         _through_sockets(
@@ -140,9 +169,13 @@ def main() -> None:
         )
     )
     print(f"machine: {describe()}")
-    print(f"data: {frames} frames, {levels} depth levels of real spot ETHUSDT (hftbacktest, 2 days)")
+    print(
+        f"data: {frames} frames, {levels} depth levels of real spot ETHUSDT (hftbacktest, 2 days; trade + depth@100ms frames)"
+    )
     print(f"capture_ingest_throughput: {levels / seconds / 1e6:.2f} M levels/s")
     print(f"capture_ingest_frames: {frames / seconds / 1e3:.0f} k frames/s")
+    print(f"stage_parse_depth_frame: {stage_levels / parse_s / 1e6:.2f} M levels/s")
+    print(f"stage_book_sync: {stage_levels / sync_s / 1e6:.2f} M levels/s")
     print(f"general_parser_sync_throughput: {peer_levels / peer_s / 1e6:.2f} M levels/s")
     print(f"capture_ingest_vs_general_parser: {peer_s / seconds:.2f} x")
     print(f"e2e_socket_throughput: {e2e['levels'] / e2e['elapsed_s'] / 1e6:.3f} M levels/s")

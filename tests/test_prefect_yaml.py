@@ -24,10 +24,28 @@ def test_every_deployment_loads_and_its_parameters_exist(monkeypatch):
         unknown = set(dep.get("parameters", {})) - accepted
         assert not unknown, f"{dep['name']}: unknown parameters {unknown}"
         names.append(f"{flow.name}/{dep['name']}")
-    assert names == ["download/daily", "download/manual", "origin-time/manual"]
+    assert names == [
+        "download/daily",
+        "download/manual",
+        "origin-time/manual",
+        "capture/us-open",
+        "capture/weekend",
+        "capture/event",
+        "validate-capture/manual",
+    ]
 
 
 def test_schedules_have_explicit_timezones():
     for dep in _deployments():
         for schedule in dep.get("schedules") or []:
             assert schedule.get("timezone"), f"{dep['name']}: schedule without timezone"
+
+
+def test_schedules_parse_as_prefect_cron_schedules():
+    from prefect.schedules import Cron
+
+    parsed = []
+    for dep in _deployments():
+        for schedule in dep.get("schedules") or []:
+            parsed.append(Cron(schedule["cron"], timezone=schedule["timezone"]))
+    assert [s.timezone for s in parsed] == ["UTC", "America/New_York", "UTC"]

@@ -32,17 +32,12 @@ Run it: `capture(config)` from async code, `run_capture(config)` from sync code,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import dataclasses
 import itertools
-import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection
@@ -53,10 +48,16 @@ from feedcheck.binance.capture_ingest import SHUTDOWN, Ingest, IngestCounters
 from feedcheck.binance.capture_limits import BackoffFactory, ConnectLimiter, backoff
 from feedcheck.binance.capture_rest import Instrument, fetch_instruments, get_with_retries
 from feedcheck.binance.capture_socket import Reconnector
-from feedcheck.binance.capture_writer import MARKER, SNAPSHOT, DiskWriter, FrameQueue
+from feedcheck.binance.capture_writer import (
+    MARKER,
+    SNAPSHOT,
+    DiskWriter,
+    FrameQueue,
+    start_writer_thread,
+)
 from feedcheck.binance.recording import NS_PER_S, MarkerKind
 from feedcheck.binance.recording_writer import RecordingOptions
-from feedcheck.binance.sync import SyncState, Variant
+from feedcheck.binance.sync import SyncState
 from feedcheck.errors import FeedcheckError
 
 __all__ = [
@@ -151,11 +152,7 @@ class CaptureSession:
             rotate_interval_ns=round(cfg.rotate_interval_s * NS_PER_S),
         )
         disk = self._disk = DiskWriter(options, self._queue)
-        disk_done: asyncio.Future[None] = loop.create_future()
-        # Not a daemon: an interpreter exiting mid-capture still waits for the files' rename.
-        threading.Thread(
-            target=_run_disk, args=(disk, loop, disk_done), name="capture-writer"
-        ).start()
+        disk_done = start_writer_thread(disk, loop)
         scope = asyncio.timeout_at(self._start_mono + cfg.duration_s)
         try:
             async with aiohttp.ClientSession() as http:
@@ -468,27 +465,6 @@ class CaptureSession:
         )
 
 
-def _run_disk(
-    disk: DiskWriter, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]
-) -> None:
-    """Writer-thread body: run the writer, then resolve `done` on the event loop."""
-    try:
-        disk.run()
-    except BaseException as exc:  # handed to the event loop, which raises it
-        loop.call_soon_threadsafe(_resolve, done, exc)
-    else:
-        loop.call_soon_threadsafe(_resolve, done, None)
-
-
-def _resolve(done: asyncio.Future[None], exc: BaseException | None) -> None:
-    if done.done():
-        return
-    if exc is None:
-        done.set_result(None)
-    else:
-        done.set_exception(exc)
-
-
 def _progress_line(p: CaptureProgress | CaptureSummary) -> str:
     return (
         f"{p.elapsed_s:.0f} s, {p.frames} frames, {p.depth_events} depth, {p.trades} trades, "
@@ -520,35 +496,7 @@ def run_capture(config: CaptureConfig, on_progress: ProgressHook | None = None) 
     return asyncio.run(capture(config, on_progress=on_progress))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m feedcheck.binance.capture`: capture, then print the summary as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m feedcheck.binance.capture")
-    parser.add_argument("--symbols", default="BTCUSDT", help="comma-separated")
-    parser.add_argument("--streams", default="trade,depth", help="comma-separated")
-    parser.add_argument("--depth-speed-ms", type=int, default=100)
-    parser.add_argument("--duration-s", type=float, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--ws-url", default=CaptureConfig.ws_url)
-    parser.add_argument("--rest-url", default=CaptureConfig.rest_url)
-    parser.add_argument("--variant", choices=[v.value for v in Variant], default="spot")
-    parser.add_argument("--progress-interval-s", type=float, default=5.0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = CaptureConfig(
-        symbols=tuple(args.symbols.split(",")),
-        streams=tuple(args.streams.split(",")),
-        depth_speed_ms=args.depth_speed_ms,
-        duration_s=args.duration_s,
-        out_dir=args.out_dir,
-        ws_url=args.ws_url,
-        rest_url=args.rest_url,
-        variant=Variant(args.variant),
-        progress_interval_s=args.progress_interval_s,
-    )
-    summary = run_capture(config)
-    print(json.dumps(dataclasses.asdict(summary), default=str))
-    return 0
-
-
 if __name__ == "__main__":
+    from feedcheck.binance.capture_cli import main  # the CLI imports this module
+
     sys.exit(main())

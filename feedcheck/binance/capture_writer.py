@@ -11,6 +11,7 @@ when the feed is idle, so a crash loses at most about a second.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -28,60 +29,65 @@ Record = tuple[Any, ...]
 
 
 class FrameQueue:
-    """A deque bounded in frames, shared by the event loop (producer) and one writer thread.
+    """A deque bounded in length, shared by the event loop (one producer) and one writer thread.
 
-    Invariant: frames are never dropped here; `offer` refuses one when `max_frames` are queued,
-    and the caller decides (wait, or drop and record a gap).
+    No lock on the hot path: CPython's `deque.append` / `popleft` / `len` are atomic, and with one
+    producer and one consumer a length check followed by an append cannot overshoot the bound
+    (the consumer only shortens the deque). The consumer polls every `POLL_S` while idle instead
+    of being notified per frame (a notify per frame costs more than the frame's parse).
+
+    Invariant: frames are never dropped here; `offer` refuses one when `max_frames` records are
+    waiting, and the caller decides (wait, or drop and record a gap).
     """
+
+    #: Consumer poll period while the queue is empty (s): latency only, never loss.
+    POLL_S = 0.005
 
     def __init__(self, max_frames: int) -> None:
         self.max_frames = max_frames
         self._items: deque[Record] = deque()
-        self._frames = 0
-        self._ready = threading.Condition(threading.Lock())
         self._closed = False
-        #: Largest number of frames ever queued at once (high-water mark).
+        #: Largest number of records ever waiting at once (high-water mark).
         self.peak_frames = 0
 
     def offer(self, recv_ns: int, frame: bytes) -> bool:
-        """Queue a frame; False (nothing queued) when `max_frames` frames are waiting."""
-        with self._ready:
-            if self._frames >= self.max_frames:
-                return False
-            self._items.append((FRAME, recv_ns, frame))
-            self._frames += 1
-            if self._frames > self.peak_frames:
-                self.peak_frames = self._frames
-            self._ready.notify()
+        """Queue a frame; False (nothing queued) when `max_frames` records are waiting."""
+        items = self._items
+        waiting = len(items)
+        if waiting >= self.max_frames:
+            return False
+        items.append((FRAME, recv_ns, frame))
+        if waiting >= self.peak_frames:
+            self.peak_frames = waiting + 1
         return True
 
     def put_control(self, record: Record) -> None:
-        """Queue a snapshot or marker record; never refused (not counted against the bound)."""
-        with self._ready:
-            self._items.append(record)
-            self._ready.notify()
+        """Queue a snapshot or marker record; never refused (it may exceed the bound)."""
+        self._items.append(record)
 
     def has_room(self) -> bool:
-        return self._frames < self.max_frames
+        return len(self._items) < self.max_frames
 
     def close(self) -> None:
         """No more records: the writer drains what is queued, then stops."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
+        self._closed = True
 
     def take(self, timeout_s: float) -> list[Record] | None:
-        """Everything queued (waiting up to `timeout_s` for something); [] on timeout; None
+        """Everything queued (polling up to `timeout_s` for something); [] on timeout; None
         once closed and drained."""
-        with self._ready:
-            if not self._items and not self._closed:
-                self._ready.wait(timeout_s)
-            if not self._items:
-                return None if self._closed else []
-            items = list(self._items)
-            self._items.clear()
-            self._frames = 0
-            return items
+        items = self._items
+        give_up = time.monotonic() + timeout_s
+        while True:
+            # Read `closed` before the length: every record queued before close() is seen.
+            closed = self._closed
+            count = len(items)
+            if count:
+                return [items.popleft() for _ in range(count)]
+            if closed:
+                return None
+            if time.monotonic() >= give_up:
+                return []
+            time.sleep(self.POLL_S)
 
 
 class DiskWriter:
@@ -123,3 +129,33 @@ class DiskWriter:
         finally:
             writer.close()
             self.stats = writer.stats()
+
+
+def start_writer_thread(disk: DiskWriter, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """Run `disk` in its own thread; the returned future (of `loop`) resolves when the thread
+    ends, with the error that stopped it if any. The thread is not a daemon: an interpreter
+    exiting mid-capture still waits for the files to be closed and renamed."""
+    done: asyncio.Future[None] = loop.create_future()
+    threading.Thread(target=_run_disk, args=(disk, loop, done), name="capture-writer").start()
+    return done
+
+
+def _run_disk(
+    disk: DiskWriter, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]
+) -> None:
+    """Writer-thread body: run the writer, then resolve `done` on the event loop."""
+    try:
+        disk.run()
+    except BaseException as exc:  # handed to the event loop, which raises it
+        loop.call_soon_threadsafe(_resolve, done, exc)
+    else:
+        loop.call_soon_threadsafe(_resolve, done, None)
+
+
+def _resolve(done: asyncio.Future[None], exc: BaseException | None) -> None:
+    if done.done():
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)

@@ -398,4 +398,3 @@ class TestLoadAndShutdown:
         )
         assert [u + 1 for _, u in ids[:-1]] == [first for first, _ in ids[1:]]
         assert summary.gaps == 0 and summary.per_symbol[SYMBOL].syncs >= len(connects) - 1
-

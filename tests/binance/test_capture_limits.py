@@ -96,7 +96,12 @@ class TestClassifier:
         assert retry_after_s(VenueError("d", "t", status=429, retry_after_s=2.0)) == 2.0
         assert retry_after_s(_invalid_status(429, "7")) == 7.0
         assert retry_after_s(TimeoutError()) is None
-        assert [parse_retry_after(v) for v in ("3", " 12 ", None, "soon")] == [3.0, 12.0, None, None]
+        assert [parse_retry_after(v) for v in ("3", " 12 ", None, "soon")] == [
+            3.0,
+            12.0,
+            None,
+            None,
+        ]
 
 
 class TestInstrumentScale:
@@ -113,7 +118,11 @@ class TestFrameQueue:
         assert queue.offer(1, b"a") and queue.offer(2, b"b")
         assert not queue.offer(3, b"c") and not queue.has_room()
         queue.put_control((MARKER, 4, "gap", {"dropped": 1}))
-        assert queue.take(0.0) == [(FRAME, 1, b"a"), (FRAME, 2, b"b"), (MARKER, 4, "gap", {"dropped": 1})]
+        assert queue.take(0.0) == [
+            (FRAME, 1, b"a"),
+            (FRAME, 2, b"b"),
+            (MARKER, 4, "gap", {"dropped": 1}),
+        ]
         assert queue.has_room() and queue.take(0.0) == [] and queue.peak_frames == 2
         queue.close()
         assert queue.take(0.0) is None
