@@ -114,6 +114,9 @@ class SymbolReplay:
         self.decimals = DecimalsSeen(parse_scale)
         self.depth_events = self.levels = self.trades = 0
         self.snapshots = self.unused = self.skipped = self.break_resyncs = 0
+        # A break discarded a live book: it counts as a resync once depth data follows it, so the
+        # disconnect marker of a clean stop at the end of a recording is not one.
+        self._resync_pending = False
         self.crossed = 0
         self.gaps: list[GapAt] = []
         self.checks: list[SnapshotCheck] = []
@@ -142,6 +145,7 @@ class SymbolReplay:
             SyncError: the event does not fit the variant (`pu` present on spot or absent on
                 USD-M).
         """
+        self._count_pending_resync()
         if self._sync is None:
             variant = self.variant
             if variant is None:
@@ -163,8 +167,14 @@ class SymbolReplay:
         if outcome is SyncOutcome.APPLIED:
             self._after_apply(event, local_id, record)
 
+    def _count_pending_resync(self) -> None:
+        if self._resync_pending:
+            self.break_resyncs += 1
+            self._resync_pending = False
+
     def on_snapshot(self, snapshot: DepthSnapshot, record: RawRecord) -> None:
         """One in-band snapshot: syncs the book, is compared with it, or is counted unused."""
+        self._count_pending_resync()
         self.snapshots += 1
         self.decimals.add_levels(snapshot.bids, snapshot.asks)
         sync = self._sync
@@ -175,6 +185,7 @@ class SymbolReplay:
             outcome = sync.on_snapshot(snapshot, record.recv_ns)
             if outcome in (SyncOutcome.SYNCED, SyncOutcome.GAP):
                 self._known = (_deepest(snapshot.bids, True), _deepest(snapshot.asks, False))
+
             if outcome is SyncOutcome.GAP:
                 self._gap_in_replay(buffered, snapshot.last_update_id)
             self._trim_buffer()
@@ -195,7 +206,7 @@ class SymbolReplay:
         if self._sync is None:
             return
         if self._sync.state in _HAS_BOOK:
-            self.break_resyncs += 1
+            self._resync_pending = True
         self._sync.on_disconnect()
         self._buffered.clear()
         self._drop_pending()

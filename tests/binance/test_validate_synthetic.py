@@ -190,6 +190,14 @@ class TestBookFindings:
         (sym,) = validate_one(record(tmp_path, script)).symbols
         assert (sym.gaps, sym.resyncs, sym.final_state) == (0, 1, "buffering")
 
+    def test_the_disconnect_marker_of_a_clean_stop_is_not_a_resync(self, tmp_path: Path) -> None:
+        def script(m: Market) -> None:
+            synced(m)
+            m.marker("disconnect", reason="duration")
+
+        (sym,) = validate_one(record(tmp_path, script)).symbols
+        assert (sym.gaps, sym.resyncs) == (0, 0)
+
     def test_a_gap_without_a_marker_is_found_and_resynced_from_the_next_snapshot(
         self, tmp_path: Path
     ) -> None:
