@@ -239,6 +239,28 @@ def validate_capture(
     print_capture_validation(Console(), result)
 
 
+@app.command("export-capture")
+def export_capture(
+    paths: Annotated[list[Path], typer.Argument(help="Recording files or directories")],
+    out: Annotated[Path, typer.Option(help="Root of the Lake-layout Parquet tree to write")],
+    exchange: Annotated[str, typer.Option(help="BINANCE (spot) or BINANCE_FUTURES")] = "BINANCE",
+) -> None:
+    """Recordings → Parquet in Lake's raw schemas and Hive layout (trades; book_delta_v2 with
+    sequence_number = u plus first_update_id / prev_update_id), so `feedcheck origin-time --staging
+    OUT` and the other analyses run on captures unchanged."""
+    from feedcheck.binance.export import export_recordings
+    from feedcheck.binance.validate import group_recordings
+
+    try:
+        result = export_recordings(group_recordings(paths), out, exchange=exchange)
+    except FeedcheckError as exc:
+        _fail(str(exc))
+    console.print(
+        f"wrote {len(result.files)} file(s) under {out}: {result.rows('trades'):,} trades, "
+        f"{result.rows('book_delta_v2'):,} book_delta_v2 rows; {len(result.issues)} skipped line(s)"
+    )
+
+
 @app.command()
 def capture(
     symbols: Annotated[str, typer.Option(help="Comma-separated Binance symbols")] = "BTCUSDT",
