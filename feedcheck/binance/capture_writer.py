@@ -113,14 +113,22 @@ class DiskWriter:
                 batch = self.queue.take(FLUSH_TICK_S)
                 if batch is None:
                     break
-                for record in batch:
+                # Runs of frames go to the writer's batch path: a per-frame call costs more
+                # than the frame's line, and this thread competes with the socket for the GIL.
+                start = 0
+                for index, record in enumerate(batch):
                     tag = record[0]
                     if tag == FRAME:
-                        writer.write_frame(record[1], record[2])
-                    elif tag == SNAPSHOT:
+                        continue
+                    if start < index:
+                        writer.write_frames(batch[start:index])
+                    start = index + 1
+                    if tag == SNAPSHOT:
                         writer.write_snapshot(record[1], record[2], record[3])
                     else:
                         writer.write_marker(record[1], record[2], **record[3])
+                if start < len(batch):
+                    writer.write_frames(batch[start:] if start else batch)
                 writer.maybe_flush(time.time_ns())
                 self.stats = writer.stats()
         except BaseException as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,36 @@ class RecordingWriter:
         """Record one WebSocket frame exactly as received (str is stored UTF-8 encoded)."""
         self._line(recv_ns, frame.encode() if isinstance(frame, str) else frame)
         self._frames += 1
+
+    def write_frames(self, records: Iterable[Sequence[Any]]) -> None:
+        """Record `(tag, recv_ns, frame)` records in order (the tag, the capture queue's, is not
+        read): the same files, bytes and counters as `write_frame` called for each, with the
+        common case (a bytes frame that starts with `{`, has no LF, and neither rotates nor
+        flushes) kept to one formatted line per frame."""
+        pending = self._pending
+        interval = self.options.flush_interval_ns
+        batch_bytes = self.options.batch_bytes
+        rotate_at = self._rotate_at_ns
+        flush_due = self._last_flush_ns + interval
+        for _, recv_ns, frame in records:
+            if (
+                recv_ns >= rotate_at
+                or recv_ns >= flush_due
+                or frame.__class__ is not bytes
+                or frame[:1] != b"{"
+                or b"\n" in frame
+            ):
+                self.write_frame(recv_ns, frame)
+                rotate_at = self._rotate_at_ns
+                flush_due = self._last_flush_ns + interval
+                continue
+            line = b"%d %b\n" % (recv_ns, frame)
+            pending.append(line)
+            self._pending_bytes += len(line)
+            self._frames += 1
+            self._dirty = True
+            if self._pending_bytes >= batch_bytes:
+                self._drain()
 
     def write_snapshot(self, recv_ns: int, symbol: str, body: bytes | str) -> None:
         """Record a REST depth snapshot body exactly as received, as `<symbol>@depthSnapshot`.

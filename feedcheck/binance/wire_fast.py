@@ -329,8 +329,9 @@ def parse_depth_frame(
                 None if prev_id < 0 else prev_id,
                 event_ms * NS_PER_MS,
                 None if transaction_ms < 0 else transaction_ms * NS_PER_MS,
-                tuple(zip(price_list[:n_bids], qty_list[:n_bids], strict=True)),
-                tuple(zip(price_list[n_bids:], qty_list[n_bids:], strict=True)),
+                # Equal lengths by construction; `strict` would only cost time here.
+                tuple(zip(price_list[:n_bids], qty_list[:n_bids])),  # noqa: B905
+                tuple(zip(price_list[n_bids:], qty_list[n_bids:])),  # noqa: B905
             )
             return frame[_NAME_START:name_end].decode("ascii"), event
     start = frame.find(_BIDS_KEY)
