@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from bench.machine import describe, peak_rss_mib
 from feedcheck.lake.synthetic import Rates, Scenario, generate_dataset
+from feedcheck.schemas.lake_columns import raw_arrow_schema
 
 HOURS = 1.0
 SCENARIO = Scenario(
@@ -33,16 +34,7 @@ SCENARIO = Scenario(
 
 def _write_floor(rows: int, path: Path, chunk_rows: int) -> float:
     rng = np.random.default_rng(1)
-    schema = pa.schema(
-        [
-            ("timestamp", pa.int64()),
-            ("receipt_timestamp", pa.int64()),
-            ("sequence_number", pa.int64()),
-            ("side_is_bid", pa.bool_()),
-            ("price", pa.float64()),
-            ("size", pa.float64()),
-        ]
-    )
+    schema = raw_arrow_schema("book_delta_v2")
     chunk = pa.table(
         [
             pa.array(np.sort(rng.integers(0, 1 << 40, chunk_rows))),

@@ -53,7 +53,7 @@ from feedcheck.binance.validate_result import RecordingIssue
 from feedcheck.binance.wire import Scale
 from feedcheck.errors import ConfigError, DataError, SyncError, VenueError
 from feedcheck.lake.layout import Partition, check_exchange
-from feedcheck.schemas.lake_columns import NS_PER_DAY
+from feedcheck.schemas.lake_columns import NS_PER_DAY, raw_arrow_schema
 
 #: Quote assets, matched longest first against the end of a Binance symbol.
 QUOTE_ASSETS: tuple[str, ...] = (
@@ -70,27 +70,11 @@ METADATA_KEY = b"feedcheck.export"
 #: Columns of `book_delta_v2` exports that Lake's table does not have.
 EXTRA_DELTA_COLUMNS = ("first_update_id", "prev_update_id")
 
-TRADES_SCHEMA = pa.schema(
-    [
-        ("side", pa.string()),
-        ("amount", pa.float64()),
-        ("price", pa.float64()),
-        ("id", pa.int64()),
-        ("timestamp", pa.int64()),
-        ("receipt_timestamp", pa.int64()),
-    ]
-)
-DELTA_SCHEMA = pa.schema(
-    [
-        ("timestamp", pa.int64()),
-        ("receipt_timestamp", pa.int64()),
-        ("sequence_number", pa.int64()),
-        ("side_is_bid", pa.bool_()),
-        ("price", pa.float64()),
-        ("size", pa.float64()),
-        ("first_update_id", pa.int64()),
-        ("prev_update_id", pa.int64()),
-    ]
+TRADES_SCHEMA = raw_arrow_schema("trades")
+DELTA_SCHEMA = (
+    raw_arrow_schema("book_delta_v2")
+    .append(pa.field("first_update_id", pa.int64()))
+    .append(pa.field("prev_update_id", pa.int64()))
 )
 _QUOTES_LONGEST_FIRST = sorted(QUOTE_ASSETS, key=len, reverse=True)
 _NAME_SUFFIX_RE = re.compile(r"(\.part|\.gz|\.zst|\.ndjson)+$")

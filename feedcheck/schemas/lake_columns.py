@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 import pandera.polars as pa
 import polars as pl
+import pyarrow
 
 from feedcheck.lake.layout import Table, check_table
 
@@ -227,6 +228,26 @@ def column_spec(table: Table, form: Form) -> _Spec:
 def raw_columns(table: Table) -> dict[str, pl.DataType]:
     """File columns and dtypes of `table`, in file order (book: 83 columns)."""
     return {n: d for n, (d, _) in column_spec(table, "raw").items()}
+
+
+#: Arrow types of the raw file columns (plain `string`, as the vendor's files; polars would pick
+#: `large_string`).
+_ARROW_TYPES: Mapping[type[pl.DataType], pyarrow.DataType] = {
+    pl.Int64: pyarrow.int64(),
+    pl.Float64: pyarrow.float64(),
+    pl.Boolean: pyarrow.bool_(),
+    pl.String: pyarrow.string(),
+}
+
+
+def raw_arrow_schema(table: Table) -> pyarrow.Schema:
+    """`raw_columns(table)` as an Arrow schema, for writers of Lake-format files (the generator,
+    the capture export): the one definition of the file layout."""
+    fields = []
+    for name, dtype in raw_columns(table).items():
+        kind = dtype if isinstance(dtype, type) else type(dtype)  # class or instance
+        fields.append((name, _ARROW_TYPES[kind]))
+    return pyarrow.schema(fields)
 
 
 def normalised_columns(table: Table) -> dict[str, pl.DataType]:

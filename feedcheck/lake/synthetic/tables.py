@@ -18,6 +18,7 @@ from feedcheck.lake.synthetic.clock import origin_ms_to_ns, receipt_us_to_ns
 from feedcheck.lake.synthetic.depth import DepthChunk
 from feedcheck.lake.synthetic.scenario import Instrument
 from feedcheck.lake.synthetic.trades import TradeChunk
+from feedcheck.schemas.lake_columns import raw_arrow_schema
 
 NAT_NS = np.iinfo(np.int64).min
 #: `negative_size` in book_delta_v2 writes this many lots, negated.
@@ -25,30 +26,9 @@ NEGATIVE_SIZE_LOTS = 1_000
 INVALID_SIDE = "unknown"
 _SIDES = pa.array(["buy", "sell", INVALID_SIDE])
 
-_CLOCKS = [("timestamp", pa.int64()), ("receipt_timestamp", pa.int64())]
-TRADES_SCHEMA = pa.schema(
-    [("side", pa.string()), ("amount", pa.float64()), ("price", pa.float64()), ("id", pa.int64())]
-    + _CLOCKS
-)
-BOOK_DELTA_V2_SCHEMA = pa.schema(
-    _CLOCKS
-    + [
-        ("sequence_number", pa.int64()),
-        ("side_is_bid", pa.bool_()),
-        ("price", pa.float64()),
-        ("size", pa.float64()),
-    ]
-)
-BOOK_SCHEMA = pa.schema(
-    _CLOCKS
-    + [("sequence_number", pa.int64())]
-    + [
-        (f"{side}_{i}_{what}", pa.float64())
-        for side in ("bid", "ask")
-        for i in range(BOOK_LEVELS)
-        for what in ("price", "size")
-    ]
-)
+TRADES_SCHEMA = raw_arrow_schema("trades")
+BOOK_DELTA_V2_SCHEMA = raw_arrow_schema("book_delta_v2")
+BOOK_SCHEMA = raw_arrow_schema("book")
 SCHEMAS: dict[Table, pa.Schema] = {
     "trades": TRADES_SCHEMA,
     "book": BOOK_SCHEMA,
