@@ -89,7 +89,18 @@ class TestParseColumn:
         )
         parsed = parse_decimal_column(texts, 2)
         assert parsed.values.to_list() == [
-            0, 268380, None, None, None, 50, 500, None, None, 1200, None, INT64_MAX
+            0,
+            268380,
+            None,
+            None,
+            None,
+            50,
+            500,
+            None,
+            None,
+            1200,
+            None,
+            INT64_MAX,
         ]
         assert parsed.error_rows.tolist() == [2, 3, 4, 7, 10]
         assert parsed.error_kinds.tolist() == [
@@ -104,7 +115,9 @@ class TestParseColumn:
         assert parsed.values.name == "p"
 
     def test_max_precision_decimals_18(self) -> None:
-        parsed = parse_decimal_column(pl.Series(["9.223372036854775807", "0.000000000000000001"]), 18)
+        parsed = parse_decimal_column(
+            pl.Series(["9.223372036854775807", "0.000000000000000001"]), 18
+        )
         assert parsed.values.to_list() == [INT64_MAX, 1]
         assert parsed.error_count == 0
 
@@ -203,6 +216,8 @@ class TestMetadata:
         with pytest.raises(DataError):
             read_scale(tmp_path / "bad.parquet")
         lying = '{"tick": "0.01", "lot": "1", "price_decimals": 3, "qty_decimals": 0}'
-        pq.write_table(bad.replace_schema_metadata({SCALE_METADATA_KEY: lying}), tmp_path / "l.parquet")
+        pq.write_table(
+            bad.replace_schema_metadata({SCALE_METADATA_KEY: lying}), tmp_path / "l.parquet"
+        )
         with pytest.raises(DataError, match="disagree"):
             read_scale(tmp_path / "l.parquet")
