@@ -28,7 +28,6 @@ from feedcheck.book.ticks import (
     with_scale,
 )
 from feedcheck.errors import ConfigError, DataError
-from feedcheck.errors import DataError as _DataError
 
 BTC = InstrumentScale("0.01", "0.00001")
 SOL = InstrumentScale("0.01", "0.001")
@@ -151,7 +150,7 @@ class TestParseColumn:
     def test_accepts_exactly_what_the_wire_parser_accepts(self, text: str, decimals: int) -> None:
         try:
             expected: int | None = parse_fixed(text, decimals)
-        except _DataError:
+        except DataError:
             expected = None
         try:
             got = parse_decimal_column(pl.Series([text]), decimals).values[0]
