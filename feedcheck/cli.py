@@ -308,6 +308,37 @@ def capture(
 
 
 @app.command()
+def spike(
+    data: Annotated[
+        Optional[Path], typer.Option(help="Lake tree to use (default: generate)")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Hours of generated data at 8 M events/h")] = 1.0,
+    report_dir: Annotated[Optional[Path], typer.Option(help="Where results go")] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the result as JSON")
+    ] = None,
+) -> None:
+    """Story 1.2.5: the technical validation spike (Decimal128 vs int64, Parquet I/O and the
+    220 GB/month rate, ...), each check with its criteria."""
+    from feedcheck.flows.spike import validation_spike
+
+    if data is not None and not data.is_dir():
+        _fail(f"data directory {data} does not exist")
+    try:
+        result = validation_spike(
+            data_dir=str(data) if data else None,
+            hours=hours,
+            report_dir=str(report_dir) if report_dir else None,
+        )
+    except FeedcheckError as exc:
+        _fail(str(exc))
+    for c in result.criteria:
+        console.print(f"{c.status.value:<7} {c.name}: {c.evidence}", highlight=False)
+    console.print(f"validation spike: {result.verdict.value}")
+    _write_json(json_out, result.to_json())
+
+
+@app.command()
 def simulate(
     symbols: Annotated[str, typer.Option(help="Comma-separated Binance symbols")] = "BTCUSDT",
     port_ws: Annotated[int, typer.Option(help="WebSocket port (0 = any free port)")] = 9443,

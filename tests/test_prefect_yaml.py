@@ -32,6 +32,7 @@ def test_every_deployment_loads_and_its_parameters_exist(monkeypatch):
         "capture/weekend",
         "capture/event",
         "validate-capture/manual",
+        "validation-spike/manual",
     ]
 
 

@@ -14,24 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from typing import Any
 
-
-def _maxrss_bytes() -> int:
-    """This process's RSS high-water mark, bytes.
-
-    VmHWM first: `ru_maxrss` of an exec'd child starts at its parent's RSS at fork time (Linux
-    folds the pre-exec address space into it), so it would report the parent's size, not ours.
-    """
-    if os.path.exists("/proc/self/status"):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+# Run by file path, so this directory is sys.path[0]: the sibling imports without the
+# feedcheck package (and polars), keeping the baseline the interpreter plus one engine.
+from peak_rss import peak_rss_bytes
 
 
 def _sql_str(text: str) -> str:
@@ -92,11 +81,11 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
     module, job = JOBS[spec["approach"]]
     __import__(module)
-    baseline = _maxrss_bytes()
+    baseline = peak_rss_bytes()
     t0 = time.perf_counter()
     rows = job(spec)
     seconds = time.perf_counter() - t0
-    peak = _maxrss_bytes()
+    peak = peak_rss_bytes()
     out = {
         "rows": rows,
         "seconds": seconds,

@@ -1,0 +1,51 @@
+"""Prefect tasks of the validation spike: each runs one check of `feedcheck.analysis` and turns
+its outcome into a `SpikeCheck` (a check that raises becomes UNKNOWN criteria with the error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from feedcheck.errors import FeedcheckError
+from feedcheck.report.spike import SpikeCheck, check_table_rows, failed_check
+
+
+def _publish(check: SpikeCheck) -> SpikeCheck:
+    create_table_artifact(
+        check_table_rows(check),
+        key=f"spike-{check.name}",
+        description=f"validation spike: {check.name}",
+    )
+    return check
+
+
+@task(name="spike-decimals", cache_policy=NO_CACHE)
+def decimals_check(work_dir: Path, speed_rows: int) -> SpikeCheck:
+    from feedcheck.analysis.decimals import run_decimals_check
+
+    names = ("Decimal128 works", "int64 fallback ready", "Decimal128 Parquet read cost")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        report = run_decimals_check(speed_rows=speed_rows, workdir=work_dir)
+    except (FeedcheckError, OSError) as exc:
+        get_run_logger().error("decimals check could not run: %s", exc)
+        return _publish(failed_check("decimals", names, str(exc)))
+    return _publish(SpikeCheck("decimals", tuple(report.criteria), report.to_json()))
+
+
+@task(name="spike-io", cache_policy=NO_CACHE)
+def io_check(data_dir: Path, work_dir: Path, repeats: int) -> SpikeCheck:
+    from feedcheck.analysis.io_perf import measure_io
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = measure_io(
+            data_dir, glob="book_delta_v2/**/*.parquet", work_dir=work_dir, repeats=repeats
+        )
+    except (FeedcheckError, OSError) as exc:
+        get_run_logger().error("I/O check could not run: %s", exc)
+        return _publish(failed_check("io", ("I/O supports 220 GB/month",), str(exc)))
+    return _publish(SpikeCheck("io", tuple(result.criteria()), result.to_json()))

@@ -1,0 +1,39 @@
+"""The `validation-spike` flow: every check as a task with its table, the JSON for the go/no-go,
+and a check that cannot run leaves UNKNOWN (never PASS)."""
+
+from __future__ import annotations
+
+import json
+
+from prefect.artifacts import Artifact
+
+from feedcheck.flows.spike import RESULT_FILE, validation_spike
+from feedcheck.report.criteria import Status
+
+
+def test_spike_on_generated_data_writes_json_and_one_table_per_check(tmp_path):
+    result = validation_spike(
+        hours=0.01, report_dir=str(tmp_path), decimal_speed_rows=5_000, io_repeats=1
+    )
+    doc = json.loads((tmp_path / RESULT_FILE).read_text())
+    assert set(doc["checks"]) == {c.name for c in result.checks}
+    assert doc["verdict"] == result.verdict.value
+    names = [c["name"] for c in doc["criteria"]]
+    assert "Decimal128 works" in names and "I/O supports 220 GB/month" in names
+    assert all(c.error is None for c in result.checks)
+    for check in result.checks:
+        table = Artifact.get(f"spike-{check.name}")
+        assert table is not None and len(json.loads(table.data)) == len(check.criteria)
+    assert "Technical validation spike" in Artifact.get("validation-spike").data
+
+
+def test_a_check_that_cannot_run_is_unknown_not_pass(tmp_path):
+    empty = tmp_path / "no-parquet-here"
+    empty.mkdir()
+    result = validation_spike(
+        data_dir=str(empty), report_dir=str(tmp_path / "r"), decimal_speed_rows=0, io_repeats=1
+    )
+    (io,) = [c for c in result.checks if c.name == "io"]
+    assert io.error is not None
+    assert [c.status for c in io.criteria] == [Status.UNKNOWN]
+    assert result.verdict is Status.UNKNOWN
