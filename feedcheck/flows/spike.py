@@ -18,7 +18,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 
 from feedcheck.lake.synthetic import Rates, Scenario, generate_dataset
 from feedcheck.report.spike import SpikeResult, spike_markdown
-from feedcheck.tasks.spike import decimals_check, io_check
+from feedcheck.tasks.spike import decimals_check, gaps_check, io_check
 
 RESULT_FILE = "spike.json"
 #: The plan's sizing: one hour of data is 8 M events.
@@ -46,10 +46,12 @@ def validation_spike(
     report_dir: str | None = None,
     decimal_speed_rows: int = 1_000_000,
     io_repeats: int = 3,
+    tick: float = 0.01,
+    lot: float = 0.00001,
 ) -> SpikeResult:
     """Run the spike's checks on `data_dir` (a Lake tree), or on `hours` of generated data at the
     plan's 8 M events/hour when none is given; results in `report_dir` (default
-    `reports/spike-<flow run name>`)."""
+    `reports/spike-<flow run name>`). `tick`/`lot` are the instrument's (BTC-USDT spot defaults)."""
     report = Path(report_dir or f"reports/spike-{runtime_flow_run.name or 'local'}")
     report.mkdir(parents=True, exist_ok=True)
     if data_dir is None:
@@ -60,6 +62,7 @@ def validation_spike(
         described = f"Lake tree {data}"
 
     checks = (
+        gaps_check(data, tick, lot),
         decimals_check(report / "decimals", decimal_speed_rows),
         io_check(data, report / "io", io_repeats),
     )

@@ -49,3 +49,19 @@ def io_check(data_dir: Path, work_dir: Path, repeats: int) -> SpikeCheck:
         get_run_logger().error("I/O check could not run: %s", exc)
         return _publish(failed_check("io", ("I/O supports 220 GB/month",), str(exc)))
     return _publish(SpikeCheck("io", tuple(result.criteria()), result.to_json()))
+
+
+@task(name="spike-gaps", cache_policy=NO_CACHE)
+def gaps_check(data_dir: Path, tick: float, lot: float) -> SpikeCheck:
+    from feedcheck.analysis.gaps import analyse_delta_gaps
+
+    name = "delta gap ratio < 0.1 %"
+    try:
+        result = analyse_delta_gaps(data_dir, tick=tick, lot=lot)
+    except (FeedcheckError, OSError) as exc:
+        get_run_logger().error("gap check could not run: %s", exc)
+        return _publish(failed_check("gaps", (name,), str(exc)))
+    criteria = (result.overall,) if result.overall is not None else ()
+    if not criteria:
+        return _publish(failed_check("gaps", (name,), "no book_delta_v2 partition with rows"))
+    return _publish(SpikeCheck("gaps", criteria, result.to_json()))

@@ -20,6 +20,7 @@ def test_spike_on_generated_data_writes_json_and_one_table_per_check(tmp_path):
     assert doc["verdict"] == result.verdict.value
     names = [c["name"] for c in doc["criteria"]]
     assert "Decimal128 works" in names and "I/O supports 220 GB/month" in names
+    assert any(n.startswith("delta gap ratio") for n in names)
     assert all(c.error is None for c in result.checks)
     for check in result.checks:
         table = Artifact.get(f"spike-{check.name}")
@@ -36,4 +37,6 @@ def test_a_check_that_cannot_run_is_unknown_not_pass(tmp_path):
     (io,) = [c for c in result.checks if c.name == "io"]
     assert io.error is not None
     assert [c.status for c in io.criteria] == [Status.UNKNOWN]
+    (gaps,) = [c for c in result.checks if c.name == "gaps"]
+    assert [c.status for c in gaps.criteria] == [Status.UNKNOWN]
     assert result.verdict is Status.UNKNOWN
