@@ -15,6 +15,7 @@ part of the result: a failed capped run is a finding, never an exception here.
 from __future__ import annotations
 
 import json
+import re
 import resource
 import signal
 import subprocess
@@ -110,11 +111,20 @@ def _cap_preexec(cap_bytes: int | None):  # noqa: ANN202 (a preexec callable)
     return apply
 
 
+#: A traceback's exception line, e.g. "duckdb.duckdb.OutOfMemoryException: ...".
+_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
 def _child_error(returncode: int, stderr: str) -> str:
+    """The child's exception line (the last one: DuckDB appends advice after it), else its last
+    stderr line, else the signal that killed it."""
     if returncode < 0:
         return f"killed by {signal.Signals(-returncode).name}"
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else f"exit status {returncode}, no stderr"
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if _EXC_LINE.match(line):
+            return line
+    return lines[-1] if lines else f"exit status {returncode}, no stderr"
 
 
 def _phases(phase_file: Path, t0: float, times: np.ndarray, mib: np.ndarray) -> list[PhaseMemory]:

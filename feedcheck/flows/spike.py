@@ -18,7 +18,13 @@ from prefect.runtime import flow_run as runtime_flow_run
 
 from feedcheck.lake.synthetic import Rates, Scenario, generate_dataset
 from feedcheck.report.spike import SpikeResult, spike_markdown
-from feedcheck.tasks.spike import decimals_check, gaps_check, io_check
+from feedcheck.tasks.spike import (
+    decimals_check,
+    gaps_check,
+    io_check,
+    memory_check,
+    throughput_check,
+)
 
 RESULT_FILE = "spike.json"
 #: The plan's sizing: one hour of data is 8 M events.
@@ -48,10 +54,14 @@ def validation_spike(
     io_repeats: int = 3,
     tick: float = 0.01,
     lot: float = 0.00001,
+    memory_budget_gib: float = 24.0,
+    memory_cap_gib: float | None = 3.0,
 ) -> SpikeResult:
     """Run the spike's checks on `data_dir` (a Lake tree), or on `hours` of generated data at the
     plan's 8 M events/hour when none is given; results in `report_dir` (default
-    `reports/spike-<flow run name>`). `tick`/`lot` are the instrument's (BTC-USDT spot defaults)."""
+    `reports/spike-<flow run name>`). `tick`/`lot` are the instrument's (BTC-USDT spot defaults).
+    Memory is judged against `memory_budget_gib` (the plan's 24 GB; 16 for a small host) and rerun
+    under a hard `memory_cap_gib` address-space cap (None skips it)."""
     report = Path(report_dir or f"reports/spike-{runtime_flow_run.name or 'local'}")
     report.mkdir(parents=True, exist_ok=True)
     if data_dir is None:
@@ -63,6 +73,8 @@ def validation_spike(
 
     checks = (
         gaps_check(data, tick, lot),
+        memory_check(data, memory_budget_gib, memory_cap_gib),
+        throughput_check(data, tick, lot),
         decimals_check(report / "decimals", decimal_speed_rows),
         io_check(data, report / "io", io_repeats),
     )

@@ -3,6 +3,8 @@ its outcome into a `SpikeCheck` (a check that raises becomes UNKNOWN criteria wi
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -65,3 +67,49 @@ def gaps_check(data_dir: Path, tick: float, lot: float) -> SpikeCheck:
     if not criteria:
         return _publish(failed_check("gaps", (name,), "no book_delta_v2 partition with rows"))
     return _publish(SpikeCheck("gaps", criteria, result.to_json()))
+
+
+def _as_json(result: object) -> dict:
+    """A result dataclass as a JSON-safe dict (enums are str, other odd values become text)."""
+    return json.loads(json.dumps(dataclasses.asdict(result), default=str))  # type: ignore[arg-type]
+
+
+@task(name="spike-memory", cache_policy=NO_CACHE)
+def memory_check(data_dir: Path, budget_gib: float, cap_gib: float | None) -> SpikeCheck:
+    """Peak and P95 RSS of reconstruction + analyses in a child process against the budget, and
+    the same run under a hard address-space cap (memory-pressure simulation)."""
+    from feedcheck.analysis.memory import profile_memory
+
+    name = "memory P95 < budget"
+    try:
+        profile = profile_memory(data_dir, budget_bytes=int(budget_gib * 2**30))
+        capped = (
+            profile_memory(
+                data_dir, budget_bytes=int(budget_gib * 2**30), cap_bytes=int(cap_gib * 2**30)
+            )
+            if cap_gib
+            else None
+        )
+    except (FeedcheckError, OSError) as exc:
+        get_run_logger().error("memory check could not run: %s", exc)
+        return _publish(failed_check("memory", (name,), str(exc)))
+    result = {"profile": _as_json(profile), "capped": _as_json(capped) if capped else None}
+    return _publish(SpikeCheck("memory", (profile.criterion,), result))
+
+
+@task(name="spike-throughput", cache_policy=NO_CACHE)
+def throughput_check(data_dir: Path, tick: float, lot: float) -> SpikeCheck:
+    """Events/s of the plan's naive per-event async path and of the batch engine, same work."""
+    from feedcheck.analysis.throughput import measure_throughput
+
+    name = "reconstruction >= 100k events/s"
+    try:
+        result = measure_throughput(data_dir, tick=tick, lot=lot)
+    except (FeedcheckError, OSError) as exc:
+        get_run_logger().error("throughput check could not run: %s", exc)
+        return _publish(failed_check("throughput", (name,), str(exc)))
+    doc = _as_json(result)
+    for path in ("naive", "batch"):  # the final books are evidence enough as `same_book`
+        if isinstance(doc.get(path), dict):
+            doc[path].pop("book", None)
+    return _publish(SpikeCheck("throughput", (result.criterion,), doc))

@@ -14,9 +14,11 @@ from feedcheck.analysis.memory import (
     MIB,
     SMALL_HOST_BUDGET_BYTES,
     MemoryProfile,
+    _child_error,
     memory_criterion,
     profile_memory,
 )
+from feedcheck.analysis.peak_rss import peak_rss_bytes, reset_peak_rss
 from feedcheck.errors import ConfigError, DataError
 from feedcheck.lake.synthetic import Rates, Scenario, generate_dataset
 from feedcheck.report.criteria import Status
@@ -103,3 +105,26 @@ def test_bad_arguments(small_root: Path, tmp_path: Path) -> None:
         profile_memory(small_root, cap_bytes=0)
     with pytest.raises(DataError):
         profile_memory(tmp_path)
+
+
+def test_child_error_picks_exception_line() -> None:
+    stderr = (
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+        "_duckdb.OutOfMemoryException: Out of Memory Error: Failed to allocate\n\n"
+        "See also https://duckdb.org/docs\n"
+    )
+    assert _child_error(1, stderr) == (
+        "_duckdb.OutOfMemoryException: Out of Memory Error: Failed to allocate"
+    )
+    assert _child_error(1, "<jemalloc>: thread creation failed\n") == (
+        "<jemalloc>: thread creation failed"
+    )
+    assert _child_error(3, "") == "exit status 3, no stderr"
+    assert _child_error(-9, "") == "killed by SIGKILL"
+
+
+def test_peak_rss_helper_reads_this_process() -> None:
+    before = peak_rss_bytes()
+    assert before > 0
+    assert isinstance(reset_peak_rss(), bool)
+    assert peak_rss_bytes() > 0

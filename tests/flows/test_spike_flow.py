@@ -21,6 +21,10 @@ def test_spike_on_generated_data_writes_json_and_one_table_per_check(tmp_path):
     names = [c["name"] for c in doc["criteria"]]
     assert "Decimal128 works" in names and "I/O supports 220 GB/month" in names
     assert any(n.startswith("delta gap ratio") for n in names)
+    assert "memory P95 < budget" in names
+    assert "reconstruction >= 100k events/s" in names
+    assert doc["checks"]["throughput"]["result"]["same_book"] is True
+    assert doc["checks"]["memory"]["result"]["capped"]["completed"] is True
     assert all(c.error is None for c in result.checks)
     for check in result.checks:
         table = Artifact.get(f"spike-{check.name}")
