@@ -55,7 +55,7 @@ def validation_spike(
     tick: float = 0.01,
     lot: float = 0.00001,
     memory_budget_gib: float = 24.0,
-    memory_cap_gib: float | None = 3.0,
+    memory_cap_gib: float | None = 4.0,
 ) -> SpikeResult:
     """Run the spike's checks on `data_dir` (a Lake tree), or on `hours` of generated data at the
     plan's 8 M events/hour when none is given; results in `report_dir` (default

@@ -12,6 +12,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from feedcheck.errors import FeedcheckError
+from feedcheck.report.criteria import CriterionResult, Status
 from feedcheck.report.spike import SpikeCheck, check_table_rows, failed_check
 
 
@@ -28,14 +29,36 @@ def _publish(check: SpikeCheck) -> SpikeCheck:
 def decimals_check(work_dir: Path, speed_rows: int) -> SpikeCheck:
     from feedcheck.analysis.decimals import run_decimals_check
 
-    names = ("Decimal128 works", "int64 fallback ready", "Decimal128 Parquet read cost")
+    name = "Decimal128 works or int64 fallback ready"
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         report = run_decimals_check(speed_rows=speed_rows, workdir=work_dir)
     except (FeedcheckError, OSError) as exc:
         get_run_logger().error("decimals check could not run: %s", exc)
-        return _publish(failed_check("decimals", names, str(exc)))
-    return _publish(SpikeCheck("decimals", tuple(report.criteria), report.to_json()))
+        return _publish(failed_check("decimals", (name,), str(exc)))
+    return _publish(
+        SpikeCheck("decimals", (plan_decimal_criterion(report.criteria),), report.to_json())
+    )
+
+
+def plan_decimal_criterion(criteria) -> CriterionResult:
+    """The plan's criterion, "Decimal128 working or int64 fallback ready", from the detailed
+    verdicts: PASS when either passes, FAIL when both fail, else UNKNOWN. The speed figures
+    (e.g. the Decimal Parquet read cost) stay in the check's JSON as evidence, not as a gate:
+    they vary with load and with the storage chosen (FLBA vs int-backed)."""
+    by_name = {c.name: c for c in criteria}
+    parts = [by_name.get("Decimal128 works"), by_name.get("int64 fallback ready")]
+    statuses = {c.status for c in parts if c is not None}
+    if Status.PASS in statuses:
+        status = Status.PASS
+    elif statuses == {Status.FAIL}:
+        status = Status.FAIL
+    else:
+        status = Status.UNKNOWN
+    evidence = "; ".join(f"{c.name}: {c.status.value}" for c in parts if c is not None)
+    return CriterionResult(
+        "Decimal128 works or int64 fallback ready", status, None, None, evidence or "no verdict"
+    )
 
 
 @task(name="spike-io", cache_policy=NO_CACHE)
