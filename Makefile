@@ -28,7 +28,8 @@ run: install
 test: install-dev
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: install-dev
+bench: $(UV)
+	$(UV) sync --frozen --inexact --extra demo --extra dev --extra bench --python $(VENV)/bin/python
 	$(VENV)/bin/python -m bench
 
 clean:
