@@ -9,17 +9,18 @@ and size (lots), optionally the top N levels, and a crossed flag (best bid >= be
 present). Runs of crossed messages are the stranded-level episodes: a level that outlived its
 delete and sits at or through the opposite best.
 
-Book structure: per side one sorted int64 array with the best
-level at the tail (asks stored as negated prices, so both sides share one code path). Updates
-cluster at the touch, so inserts/deletes shift only the few levels between the row's price and
-the tail, the best price is always `keys[n-1]` (no scan after a top-of-book delete, the
-weak point of a dense tick window, and no stale best after a missed delete, which is why
-hftbacktest prefers explicit best tracking over lazy structures), any price range is exact (no
-window to re-centre, no overflow map), and the top N is a slice. Capacity grows by doubling
-between messages, so a message is never half applied. Measured (`bench/bench_book.py`, 8 M rows/h
-synthetic hour, ~700 live levels a side): 5.2 M level updates/s, below the 10 M target; the cost
-is the shifts of updates deep in the book, so a dense tick window around the mid (O(1) set, scan
-to the next level only on a best delete) is the next structure to measure against this one.
+Book structure: per side a dense int64 lots array indexed by (key - base), key = price ticks on
+the bid side and -price on the ask side, so on both the best is the highest live index. A set is
+O(1); the best index is kept as a running pointer that moves up on a better add and scans down
+only when the best level is deleted (to the next live level); top N scans down from the best and
+stops after the side's last live level. A message whose adds fall outside a side's window stops
+the kernel before it is applied; the window is then re-centred / doubled around the live levels
+plus those adds (levels copied exactly) and the kernel resumes, so a message is never half
+applied. Deletes outside the window are absent deletes. A side that would need more than
+`_MAX_SPAN` ticks (32 MiB) moves the whole book, exactly and for good, to the previous structure:
+a sorted int64 key array per side with the best at the tail (capacity doubled between messages).
+Measured (`bench/bench_book.py`, 8 M rows/h synthetic hour, ~700 live levels a side): sorted
+arrays 5.2 M level updates/s (shifts for updates deep in the book); dense window 47 M/s.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ NO_ASK = k.NO_ASK
 DELTA_COLUMNS = ("receipt_timestamp", "sequence_number", "side_is_bid", "price", "size")
 LAKE_BOOK_DEPTH = 20
 _MIN_CAPACITY = 1024
+#: Widest dense window (ticks) a side may need before the book goes sorted (8 B a tick).
+_MAX_SPAN = 1 << 22
 
 
 def _to_units(values: np.ndarray, step: float) -> np.ndarray:
@@ -132,13 +135,22 @@ class MessageBest:
 
 
 class BookEngine:
-    """Mutable book state driven by `apply`; one instance per instrument stream."""
+    """Mutable book state driven by `apply`; one instance per instrument stream.
+
+    Dense mode (default): per side a lots array indexed by key - base (see module docstring).
+    When the live levels plus a message's adds would span more than `_MAX_SPAN` ticks on a side,
+    the book moves, exactly, to sorted-array mode for good.
+    """
 
     def __init__(self, seed: BookSeed | None = None, top_n: int = 0) -> None:
         if top_n < 0:
             raise ConfigError(f"top_n must be >= 0, got {top_n}")
         self.top_n = top_n
         self._state = np.zeros(k.N_STATE, dtype=np.int64)
+        self._dense_state = np.array([0, 0, -1, -1], dtype=np.int64)
+        self._dense = True
+        self._bid_dense = np.zeros(0, dtype=np.int64)
+        self._ask_dense = np.zeros(0, dtype=np.int64)
         self._bid_keys = np.zeros(_MIN_CAPACITY, dtype=np.int64)
         self._bid_lots = np.zeros(_MIN_CAPACITY, dtype=np.int64)
         self._ask_keys = np.zeros(_MIN_CAPACITY, dtype=np.int64)
@@ -152,17 +164,77 @@ class BookEngine:
             (np.asarray(seed.bid_px, np.int64), np.asarray(seed.bid_lots, np.int64)),
             (-np.asarray(seed.ask_px, np.int64), np.asarray(seed.ask_lots, np.int64)),
         )
+        if self._dense:
+            self._bid_dense = np.zeros(0, dtype=np.int64)
+            self._ask_dense = np.zeros(0, dtype=np.int64)
+            self._dense_state[:] = (0, 0, -1, -1)
+            self._state[k.S_N_BID] = self._state[k.S_N_ASK] = 0
         for slot, (keys, lots) in zip((k.S_N_BID, k.S_N_ASK), sides, strict=True):
             keep = lots > 0
             keys, lots = keys[keep], lots[keep]
             # Last occurrence wins: unique over the reversed array keeps first-seen = last.
             uniq, idx = np.unique(keys[::-1], return_index=True)
             vals = lots[::-1][idx]
-            self._ensure(slot, len(uniq))
-            dst_k, dst_l = self._arrays(slot)
-            dst_k[: len(uniq)] = uniq
-            dst_l[: len(uniq)] = vals
+            if self._dense:
+                self._dense_fit(slot, uniq)  # may switch the whole book to sorted mode
+            if self._dense:
+                d = k.D_BID_BASE if slot == k.S_N_BID else k.D_ASK_BASE
+                arr = self._bid_dense if slot == k.S_N_BID else self._ask_dense
+                arr[uniq - self._dense_state[d]] = vals
+                self._dense_state[d + 2] = uniq[-1] - self._dense_state[d] if len(uniq) else -1
+            else:
+                self._ensure(slot, len(uniq))
+                dst_k, dst_l = self._arrays(slot)
+                dst_k[: len(uniq)] = uniq
+                dst_l[: len(uniq)] = vals
             self._state[slot] = len(uniq)
+
+    def _dense_keys(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """Live (keys ascending, lots) of one dense side."""
+        arr = self._bid_dense if slot == k.S_N_BID else self._ask_dense
+        base = self._dense_state[k.D_BID_BASE if slot == k.S_N_BID else k.D_ASK_BASE]
+        idx = np.flatnonzero(arr)
+        return idx + base, arr[idx]
+
+    def _dense_fit(self, slot: int, new_keys: np.ndarray) -> None:
+        """Re-centre / grow one dense side's window to hold its live levels and `new_keys`.
+
+        Levels are copied exactly; past `_MAX_SPAN` ticks the whole book goes sorted instead.
+        """
+        if len(new_keys) == 0:
+            return
+        keys, lots = self._dense_keys(slot)
+        lo = int(min(new_keys.min(), keys[0])) if len(keys) else int(new_keys.min())
+        hi = int(max(new_keys.max(), keys[-1])) if len(keys) else int(new_keys.max())
+        span = hi - lo + 1
+        if span > _MAX_SPAN:
+            self._to_sorted()
+            return
+        arr = self._bid_dense if slot == k.S_N_BID else self._ask_dense
+        cap = max(_MIN_CAPACITY, len(arr))
+        while cap < 2 * span:
+            cap *= 2
+        base = lo - (cap - span) // 2
+        new = np.zeros(cap, dtype=np.int64)
+        new[keys - base] = lots
+        d = k.D_BID_BASE if slot == k.S_N_BID else k.D_ASK_BASE
+        self._dense_state[d] = base
+        self._dense_state[d + 2] = keys[-1] - base if len(keys) else -1
+        if slot == k.S_N_BID:
+            self._bid_dense = new
+        else:
+            self._ask_dense = new
+
+    def _to_sorted(self) -> None:
+        for slot in (k.S_N_BID, k.S_N_ASK):
+            keys, lots = self._dense_keys(slot)
+            self._ensure(slot, len(keys))
+            dst_k, dst_l = self._arrays(slot)
+            dst_k[: len(keys)] = keys
+            dst_l[: len(keys)] = lots
+            self._state[slot] = len(keys)
+        self._dense = False
+        self._bid_dense = self._ask_dense = np.zeros(0, dtype=np.int64)
 
     def _arrays(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         if slot == k.S_N_BID:
@@ -228,6 +300,22 @@ class BookEngine:
         m = 0
         widest = int(np.max(np.diff(msg_starts))) if n_msgs else 0
         while m < n_msgs:
+            if self._dense:
+                m = k.apply_messages_dense_nb(
+                    is_bid, px_ticks, size_lots, msg_starts, m,
+                    self._bid_dense, self._ask_dense, self._state, self._dense_state,
+                    out.bid_px, out.bid_lots, out.ask_px, out.ask_lots, out.crossed, top,
+                    out.top_bid_px, out.top_bid_lots, out.top_ask_px, out.top_ask_lots,
+                )  # fmt: skip
+                if m < n_msgs:
+                    rows_m = slice(msg_starts[m], msg_starts[m + 1])
+                    add = size_lots[rows_m] > 0
+                    bid = is_bid[rows_m]
+                    px_m = px_ticks[rows_m]
+                    self._dense_fit(k.S_N_BID, px_m[add & bid])
+                    if self._dense:
+                        self._dense_fit(k.S_N_ASK, -px_m[add & ~bid])
+                continue
             m = k.apply_messages_nb(
                 is_bid, px_ticks, size_lots, msg_starts, m,
                 self._bid_keys, self._bid_lots, self._ask_keys, self._ask_lots, self._state,
@@ -253,6 +341,9 @@ class BookEngine:
 
     def snapshot(self) -> BookSeed:
         """The current book as a seed (copies), e.g. to continue into the next day's partition."""
+        if self._dense:
+            (bk, bl), (ak, al) = (self._dense_keys(s) for s in (k.S_N_BID, k.S_N_ASK))
+            return BookSeed(bk[::-1].copy(), bl[::-1].copy(), -ak[::-1], al[::-1].copy())
         nb, na = int(self._state[k.S_N_BID]), int(self._state[k.S_N_ASK])
         return BookSeed(
             self._bid_keys[:nb][::-1].copy(), self._bid_lots[:nb][::-1].copy(),
