@@ -25,7 +25,8 @@ from sortedcontainers import SortedDict
 
 from bench.bench_synth import SCENARIO
 from bench.machine import describe, peak_rss_mib
-from feedcheck.book.engine import BookEngine, BookSeed, message_starts, reconstruct_partition
+from feedcheck.book.engine import BookEngine, BookSeed
+from feedcheck.book.replay import message_starts, reconstruct_partition
 from feedcheck.lake.synthetic import generate_dataset, initial_book
 
 

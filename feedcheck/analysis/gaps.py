@@ -46,7 +46,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from feedcheck.binance.validate_result import CaptureValidation
-from feedcheck.book.engine import BookSeed, message_starts, reconstruct_partition
+from feedcheck.book.engine import BookSeed
+from feedcheck.book.replay import message_starts, reconstruct_partition
 from feedcheck.errors import ConfigError, DataError
 from feedcheck.lake.layout import day_range, parse_key
 from feedcheck.lake.readers import lake_files

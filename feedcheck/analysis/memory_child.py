@@ -58,7 +58,7 @@ def _import() -> None:
 
 
 def _reconstruct(root: Path, tick: float, lot: float) -> dict[str, int]:
-    from feedcheck.book.engine import reconstruct_partition
+    from feedcheck.book.replay import reconstruct_partition
 
     rows = messages = files = 0
     for path in sorted(root.glob(DELTA_GLOB)):

@@ -28,8 +28,8 @@ from feedcheck.book.engine import (
     NO_BID,
     BookEngine,
     BookSeed,
-    message_starts,
 )
+from feedcheck.book.replay import message_starts
 from feedcheck.errors import ConfigError, DataError
 from feedcheck.report.criteria import CriterionResult, Status
 

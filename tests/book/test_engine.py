@@ -25,10 +25,8 @@ from feedcheck.book.engine import (
     NO_BID,
     BookEngine,
     BookSeed,
-    crossed_episodes,
-    message_starts,
-    reconstruct_partition,
 )
+from feedcheck.book.replay import crossed_episodes, message_starts, reconstruct_partition
 from feedcheck.errors import DataError, SchemaMismatchError
 from feedcheck.lake.synthetic import (
     Scenario,
