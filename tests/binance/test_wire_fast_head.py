@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,25 +9,9 @@ from hypothesis import strategies as st
 
 from feedcheck.binance.formats import read_hftbacktest
 from feedcheck.binance.venue import StreamKind, classify_stream
-from feedcheck.binance.wire import DepthUpdate, Scale, parse_depth_update, parse_envelope
+from feedcheck.binance.wire import Scale
 from feedcheck.binance.wire_fast import NOT_HANDLED, depth_frame_nb, parse_depth_frame
-from feedcheck.errors import DataError
-
-REAL = Path(__file__).resolve().parents[1] / "data" / "real"
-SPOT = Scale(2, 5)
-USDM = Scale(2, 3)
-
-
-def general(frame: bytes, scale: Scale) -> tuple[str, DepthUpdate]:
-    envelope = parse_envelope(frame)
-    return envelope.stream, parse_depth_update(envelope.data, scale)
-
-
-def outcome(parse, frame: bytes, scale: Scale) -> object:  # noqa: ANN001 - either parser
-    try:
-        return parse(frame, scale)
-    except DataError as exc:
-        return ("DataError", exc.path, exc.column, exc.reason, exc.expected, exc.found)
+from tests.binance.test_wire_fast import REAL, SPOT, USDM, general, outcome
 
 
 def status(frame: bytes, scale: Scale) -> int:

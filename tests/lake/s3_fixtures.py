@@ -212,3 +212,24 @@ def s3(moto_endpoint: str) -> Iterator[S3Env]:
     source = LakeSource.vendor(moto_endpoint)
     yield S3Env(moto_endpoint, source, make_s3_client(source, ADMIN))
     set_auth_enforced(moto_endpoint, False)
+
+
+def create_subscriber(endpoint: str, user: str = "lake-subscriber") -> Credentials:
+    """A real IAM user on the moto server allowed to list and read every bucket, and its new key
+    pair (what a Lake subscription hands out). Enable moto's auth afterwards to make it matter."""
+    import boto3
+
+    iam = boto3.session.Session(
+        aws_access_key_id=ADMIN.access_key_id,
+        aws_secret_access_key=ADMIN.secret_access_key.get_secret_value(),
+    ).client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    iam.create_user(UserName=user)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}
+        ],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="lake-read", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])

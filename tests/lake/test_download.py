@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import boto3
 import polars as pl
 import pytest
 
@@ -29,7 +28,6 @@ from feedcheck.lake.manifest import MANIFEST_SCHEMA, Manifest, ManifestEntry, me
 from feedcheck.lake.source import (
     ENV_ACCESS_KEY_ID,
     ENV_SECRET_ACCESS_KEY,
-    Credentials,
     LakeSource,
     exponential_backoff,
     make_s3_client,
@@ -37,7 +35,6 @@ from feedcheck.lake.source import (
 from feedcheck.testing.fault_proxy import Fault, FaultProxy
 from feedcheck.testing.s3_server import set_auth_enforced
 from tests.lake.s3_fixtures import (
-    ADMIN,
     EXCHANGE,
     SYMBOL,
     GetCounter,
@@ -45,6 +42,7 @@ from tests.lake.s3_fixtures import (
     S3Env,
     allow_public_read,
     build_tree,
+    create_subscriber,
     deny_get,
     publish,
 )
@@ -470,23 +468,8 @@ class TestRefusals:
     ) -> None:
         build_tree(tmp_path / "lake", days=1)
         publish(s3.admin, tmp_path / "lake", s3.source)
-        iam = boto3.session.Session(
-            aws_access_key_id=ADMIN.access_key_id,
-            aws_secret_access_key=ADMIN.secret_access_key.get_secret_value(),
-        ).client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
-        iam.create_user(UserName="lake-subscriber")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}
-            ],
-        }
-        iam.put_user_policy(
-            UserName="lake-subscriber", PolicyName="read", PolicyDocument=json.dumps(policy)
-        )
-        key = iam.create_access_key(UserName="lake-subscriber")["AccessKey"]
-        secret = key["SecretAccessKey"]
-        creds = Credentials(key["AccessKeyId"], secret)
+        creds = create_subscriber(s3.endpoint)
+        secret = creds.secret_access_key.get_secret_value()
         set_auth_enforced(s3.endpoint, True)
         caplog.set_level(logging.DEBUG)  # botocore logs every request it signs at DEBUG
 

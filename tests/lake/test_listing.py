@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.exceptions as bex
 import pytest
 
@@ -43,12 +42,12 @@ from feedcheck.lake.source import (
 from feedcheck.testing.fault_proxy import Fault, FaultProxy
 from feedcheck.testing.s3_server import publish_tree, set_auth_enforced
 from tests.lake.s3_fixtures import (
-    ADMIN,
     EXCHANGE,
     SYMBOL,
     S3Env,
     allow_public_read,
     build_tree,
+    create_subscriber,
     deny_get,
     publish,
 )
@@ -396,22 +395,11 @@ class TestSource:
         """With moto's auth on, only a real IAM key pair passes: the env pair is what signs."""
         build_tree(tmp_path, days=1)
         publish(s3.admin, tmp_path, s3.source)
-        iam = boto3.session.Session(
-            aws_access_key_id=ADMIN.access_key_id,
-            aws_secret_access_key=ADMIN.secret_access_key.get_secret_value(),
-        ).client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
-        iam.create_user(UserName="lake-subscriber")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}
-            ],
+        creds = create_subscriber(s3.endpoint)
+        env = {
+            ENV_ACCESS_KEY_ID: creds.access_key_id,
+            ENV_SECRET_ACCESS_KEY: creds.secret_access_key.get_secret_value(),
         }
-        iam.put_user_policy(
-            UserName="lake-subscriber", PolicyName="lake-read", PolicyDocument=json.dumps(policy)
-        )
-        key = iam.create_access_key(UserName="lake-subscriber")["AccessKey"]
-        env = {ENV_ACCESS_KEY_ID: key["AccessKeyId"], ENV_SECRET_ACCESS_KEY: key["SecretAccessKey"]}
         set_auth_enforced(s3.endpoint, True)
         good = make_s3_client(s3.source, None, environ=env)
         assert len(_list(s3, ["trades"], D[0], D[1], client=good, use_index=False).objects) == 1
@@ -421,7 +409,7 @@ class TestSource:
             _list(s3, ["trades"], D[0], D[1], client=wrong, use_index=False)
         assert info.value.details["code"] == "SignatureDoesNotMatch"
         assert "wrong-secret" not in str(info.value)
-        assert key["SecretAccessKey"] not in str(info.value)
+        assert creds.secret_access_key.get_secret_value() not in str(info.value)
 
     def test_backoff_envelope_doubles_to_the_cap(self) -> None:
         full = list(itertools.islice(exponential_backoff(rng=lambda: 1.0), 8))
