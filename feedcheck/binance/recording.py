@@ -123,17 +123,25 @@ def recording_file_name(
     return f"{stem}-{stamp}{dup}.ndjson{SUFFIXES[compression]}"
 
 
-def _order_key(path: Path) -> tuple[int, str, int, str]:
+def _order_key(path: Path) -> tuple[int, str, int, tuple[str | int, ...], str]:
     m = _NAME_RE.match(path.name)
     if m is None:
-        return (1, "", 0, str(path))
-    return (0, m["ts"], int(m["seq"] or 0), str(path))
+        # By name, not by full path: the files of one stream may sit in different folders.
+        return (1, "", 0, _natural_key(path.name), str(path))
+    return (0, m["ts"], int(m["seq"] or 0), (), str(path))
+
+
+def _natural_key(name: str) -> tuple[str | int, ...]:
+    """`NAME.2` before `NAME.10`: digit runs compare as numbers (str and int alternate, so
+    positions always hold the same type)."""
+    return tuple(int(part) if n % 2 else part for n, part in enumerate(re.split(r"(\d+)", name)))
 
 
 def recording_files(paths: Path | str | Iterable[Path | str]) -> list[Path]:
     """The files to read as one stream, in order (`rawrecord.expand_paths`): our files (and
-    their `.part`) by the UTC start time in their names, then the others by path (which orders
-    hftbacktest's `sym_YYYYmmdd.gz` and cryptofeed's `NAME.0`, `.1`, ...).
+    their `.part`) by the UTC start time in their names, then the others by file name with
+    numbers compared as numbers (which orders hftbacktest's `sym_YYYYmmdd.gz` and cryptofeed's
+    `NAME.0`, `.1`, ..., `.10`), whatever folder each file is in.
 
     Raises:
         DataError: a path does not exist.

@@ -205,7 +205,7 @@ def test_read_recording_dispatches_and_refuses_mixes(tmp_path: Path) -> None:
     assert kind_counts(read_recording(CRYPTOFEED))[("snapshot", "btcusdt@depthSnapshot")] == 1
     with pytest.raises(DataError, match="mix formats") as err:
         read_recording([SPOT[0], CRYPTOFEED])
-    assert (err.value.expected, err.value.found) == ("hftbacktest", "cryptofeed")
+    assert {err.value.expected, err.value.found} == {"hftbacktest", "cryptofeed"}
     with pytest.raises(ConfigError, match="format must be"):
         read_recording(SPOT[0], fmt="tardis")
     with pytest.raises(DataError, match="does not exist"):

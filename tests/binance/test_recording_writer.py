@@ -310,3 +310,16 @@ def test_sigkill_leaves_every_flushed_record(tmp_path: Path) -> None:
         b'{"stream":"ethusdt@trade","data":{"t":%d}}' % i for i in range(len(frames))
     ]
     assert [(i.kind, i.line_no) for i in issues] == [("truncated", len(records) + 1)]
+
+
+def test_other_formats_order_by_file_name_whatever_their_folder(tmp_path: Path) -> None:
+    # The files of one stream may sit in folders whose paths sort the other way round
+    # (a CI clone under /builds, a modified copy under /tmp): the name decides.
+    later = tmp_path / "a" / "ethusdt_20240809.gz"
+    earlier = tmp_path / "b" / "ethusdt_20240808.gz"
+    cf = [tmp_path / "c" / f"BINANCE-ee25be.{n}" for n in (10, 2, 0)]
+    for path in (later, earlier, *cf):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"")
+    assert recording_files([later, earlier]) == [earlier, later]
+    assert recording_files(cf) == cf[::-1]
