@@ -45,7 +45,8 @@ def _figure(title: str) -> tuple[Figure, object]:
     return fig, ax
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes (tight layout, no timestamp metadata, so output is stable)."""
     buf = BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
@@ -71,7 +72,7 @@ def skew_cdf_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
     drawn = [(label, s) for label, s in skews.items() if s.rows][:_MAX_LINES]
     if not drawn:
         _no_data(ax, "no row with both clocks valid")
-        return _png(fig)
+        return png_bytes(fig)
     for label, s in drawn:
         hi_ms = np.array([b[1] for b in s.histogram], dtype=np.float64) / _NS_PER_MS
         lo_ms = np.array([b[0] for b in s.histogram], dtype=np.float64) / _NS_PER_MS
@@ -88,7 +89,7 @@ def skew_cdf_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
     ax.set_ylabel("share of rows", fontsize=7)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=5, loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def skew_hourly_p95_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
@@ -97,7 +98,7 @@ def skew_hourly_p95_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> by
     drawn = [(label, s) for label, s in skews.items() if s.rows][:_MAX_LINES]
     if not drawn:
         _no_data(ax, "no row with both clocks valid")
-        return _png(fig)
+        return png_bytes(fig)
     hours = np.arange(24)
     for label, s in drawn:
         y = np.array(
@@ -111,7 +112,7 @@ def skew_hourly_p95_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> by
     ax.set_xlabel("UTC hour of origin_time", fontsize=7)
     ax.set_ylabel("p95 skew (ms, symlog)", fontsize=7)
     ax.legend(fontsize=5, loc="best")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
@@ -126,7 +127,7 @@ def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
             acc[1] += p.counts.rows
     if not sums:
         _no_data(ax, "no rows")
-        return _png(fig)
+        return png_bytes(fig)
     tables = sorted({t for t, _ in sums})
     days = sorted({d for _, d in sums})
     width = 0.8 / len(tables)
@@ -142,7 +143,7 @@ def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
     ax.set_xticklabels(days, rotation=45, ha="right", fontsize=5)
     ax.set_ylabel("% of rows", fontsize=7)
     ax.legend(fontsize=5, loc="best")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def origin_time_plots(result: OriginTimeResult) -> dict[str, bytes]:
