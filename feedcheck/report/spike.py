@@ -27,6 +27,15 @@ class SpikeCheck:
             "error": self.error,
         }
 
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SpikeCheck:
+        return cls(
+            raw["name"],
+            tuple(CriterionResult.from_json(c) for c in raw["criteria"]),
+            raw.get("result") or {},
+            raw.get("error"),
+        )
+
 
 @dataclass(frozen=True)
 class SpikeResult:
@@ -48,6 +57,11 @@ class SpikeResult:
             "criteria": [c.to_json() for c in self.criteria],
             "checks": {c.name: c.to_json() for c in self.checks},
         }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SpikeResult:
+        """Inverse of `to_json` (the go/no-go reads `spike.json` back with it)."""
+        return cls(raw["data"], tuple(SpikeCheck.from_json(c) for c in raw["checks"].values()))
 
 
 def failed_check(name: str, criterion_names: tuple[str, ...], error: str) -> SpikeCheck:
