@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import resource
 
+from feedcheck.report.machine import describe
 
-def describe() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+__all__ = ["describe", "peak_rss_mib"]
 
 
 def peak_rss_mib() -> float:

@@ -1,19 +1,24 @@
-"""The embedded default run (`make run`): nothing to configure, no network.
+"""The embedded default (`make run`): stand-ins for the two outside sources, nothing to configure.
 
-1. generate a synthetic Crypto Lake dataset (builtin scenario, with injected faults);
-2. publish it on a loopback S3 server (moto) exactly as the vendor bucket is laid out, index included;
-3. run the real `download` flow against that endpoint (same code path as the real Lake);
-4. print the manifest and validation summary;
-5. run the `origin-time` flow (Story 1.1) on the staged data and print its verdicts.
+- `embedded_lake`: a synthetic Crypto Lake dataset (builtin scenario, with injected faults and
+  their ground truth) served from a real S3 API on loopback (moto), laid out exactly as the
+  vendor's bucket, so the `download` flow runs its real code path against it.
+- `rehearsal_captures`: the loopback Binance exchange and one short capture per regime, recorded
+  exactly as a 24 h capture would be, so `validate-capture` has recordings to check.
+
+The go/no-go flow (`demo=True`) strings these together with the other stories.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-
-from rich.console import Console
 
 from feedcheck.lake.source import (
     ENV_ACCESS_KEY_ID,
@@ -22,16 +27,55 @@ from feedcheck.lake.source import (
     VENDOR_PREFIX,
 )
 
+#: The three market regimes of Story 1.2, as the capture deployments name their folders.
+REGIMES = ("us-open", "weekend", "event")
 
-def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
-    """Run the demo under `out` (replaced each run); returns the download and origin-time results."""
-    from feedcheck.cli_progress import rich_progress
-    from feedcheck.flows.download import download
-    from feedcheck.flows.origin_time import origin_time
+
+@dataclass(frozen=True)
+class EmbeddedLake:
+    """A synthetic Lake served on loopback: where, what range, and the ground truth's path."""
+
+    endpoint_url: str
+    scenario: str
+    exchange: str
+    symbols: tuple[str, ...]
+    tables: tuple[str, ...]
+    start: date
+    end: date
+    ground_truth: Path
+    objects: int
+
+    def describe(self) -> str:
+        return (
+            f"synthetic Crypto Lake data (builtin scenario {self.scenario!r}, injected faults "
+            f"listed in {self.ground_truth}) served from a loopback S3 at {self.endpoint_url}"
+        )
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def embedded_lake(
+    lake_dir: Path | str,
+    scenario: str = "demo",
+    progress: Callable[..., None] | None = None,
+) -> Iterator[EmbeddedLake]:
+    """Generate `scenario` into `lake_dir` (replaced), serve it from moto on a free loopback port,
+    and, while the context lasts, put moto's placeholder keys in the FEEDCHECK_LAKE_* env, where
+    a real run's keys would be (the download flow reads them from there)."""
     from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
-    from feedcheck.progress import partition_rows_progress
-    from feedcheck.report.download import print_summary
-    from feedcheck.report.origin_time_terminal import print_origin_time
     from feedcheck.testing.s3_server import (
         MOTO_ACCESS_KEY_ID,
         MOTO_SECRET_ACCESS_KEY,
@@ -39,49 +83,51 @@ def run_demo(out: Path, scenario: str = "demo", console: Console | None = None):
         publish_tree,
     )
 
-    console = console or Console(stderr=True)
-    out = Path(out)
-    lake_dir, staging_dir = out / "lake", out / "staging"
-    for d in (lake_dir, staging_dir, out / "reports"):
-        if d.exists():
-            shutil.rmtree(d)
-
+    lake_dir = Path(lake_dir)
+    if lake_dir.exists():
+        shutil.rmtree(lake_dir)
     sc = scenario_with_overrides(scenario)
-    console.print(f"[bold]1/4[/bold] generating synthetic Lake data ({scenario}) → {lake_dir}")
-    with rich_progress(console):
-        truth = generate_dataset(
-            sc, lake_dir, progress=partition_rows_progress("generate", len(sc.written_partitions()))
-        )
-
-    with moto_s3_server() as endpoint:
-        # The flow reads keys like a real run does (env); moto accepts its placeholder pair.
-        os.environ[ENV_ACCESS_KEY_ID] = MOTO_ACCESS_KEY_ID
-        os.environ[ENV_SECRET_ACCESS_KEY] = MOTO_SECRET_ACCESS_KEY
+    generate_dataset(sc, lake_dir, progress=progress)
+    keys = {ENV_ACCESS_KEY_ID: MOTO_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY: MOTO_SECRET_ACCESS_KEY}
+    with moto_s3_server() as endpoint, _env(keys):
         published = publish_tree(endpoint, lake_dir, VENDOR_BUCKET, VENDOR_PREFIX)
-        console.print(
-            f"[bold]2/4[/bold] serving {len(published)} objects at "
-            f"{endpoint}/{VENDOR_BUCKET}/{VENDOR_PREFIX}"
+        yield EmbeddedLake(
+            endpoint_url=endpoint,
+            scenario=str(scenario),
+            exchange=sc.exchange,
+            symbols=tuple(sc.symbols),
+            tables=tuple(sc.tables),
+            start=sc.start,
+            end=sc.end,
+            ground_truth=lake_dir / "ground_truth.json",
+            objects=len(published),
         )
-        console.print("[bold]3/4[/bold] running the download flow against it")
-        with rich_progress(console):
-            outcome = download(
-                start=sc.start,
-                end=sc.end,
-                tables=list(sc.tables),
-                exchange=sc.exchange,
-                symbols=list(sc.symbols),
-                staging_dir=str(staging_dir),
-                endpoint_url=endpoint,
-            )
-    print_summary(Console(), outcome)
-    console.print(
-        f"ground truth of injected faults: {lake_dir / 'ground_truth.json'} "
-        f"({len(truth.faults)} records)"
-    )
 
-    console.print("[bold]4/4[/bold] Story 1.1: origin_time completeness and clock skew")
-    with rich_progress(console):
-        timing = origin_time(staging_dir=str(staging_dir), report_dir=str(out / "reports"))
-    print_origin_time(Console(), timing)
-    console.print(f"origin-time report and plots: {out / 'reports'}")
-    return outcome, timing
+
+async def rehearsal_captures(
+    capture_dir: Path | str,
+    duration_s: float,
+    regimes: Sequence[str] = REGIMES,
+    symbols: Sequence[str] = ("BTCUSDT",),
+):
+    """One capture of `duration_s` per regime into `capture_dir/<regime>/`, all at once against
+    one loopback simulator; returns their `CaptureSummary`s in `regimes` order."""
+    from feedcheck.binance.capture import CaptureConfig, capture
+    from feedcheck.binance.simulator import Simulator, config_for_cli
+
+    capture_dir = Path(capture_dir)
+    async with Simulator(config_for_cli(symbols)) as sim:
+        return await asyncio.gather(
+            *(
+                capture(
+                    CaptureConfig(
+                        symbols=tuple(symbols),
+                        duration_s=duration_s,
+                        out_dir=capture_dir / regime,
+                        ws_url=sim.ws_url,
+                        rest_url=sim.rest_url,
+                    )
+                )
+                for regime in regimes
+            )
+        )
