@@ -27,6 +27,8 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 TODAY_EXCLUSIVE = "end is exclusive, as in Crypto Lake's own client"
+#: `feedcheck demo` replaces its --out folder only when this file says it made it.
+DEMO_MARKER = ".feedcheck-demo"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -375,19 +377,147 @@ def simulate(
         _fail(f"cannot start the simulator: {exc}")
 
 
+def _parse_thresholds(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(value)
+        except ValueError:
+            _fail(f"--threshold {item!r} is not NAME=NUMBER")
+    return out
+
+
+def _run_go_no_go(json_out: Path | None, **params: object) -> None:
+    from feedcheck.cli_progress import rich_progress
+    from feedcheck.flows.go_no_go import go_no_go as go_no_go_flow
+    from feedcheck.report.go_no_go_render import print_go_no_go
+
+    try:
+        with rich_progress(console):
+            report = go_no_go_flow(**params)
+    except FeedcheckError as exc:
+        _fail(str(exc))
+    print_go_no_go(Console(), report)
+    console.print(f"report: {report.report_dir}/report.md (and report.json, PNGs)", highlight=False)
+    _write_json(json_out, report.to_json())
+
+
+@app.command("go-no-go")
+def go_no_go(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Embedded default: synthetic Lake + simulator")
+    ] = False,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="Judge the latest results under --reports-dir")
+    ] = False,
+    start: Annotated[Optional[str], typer.Option(help="First Lake day, YYYY-MM-DD")] = None,
+    end: Annotated[
+        Optional[str], typer.Option(help=f"Day after the last ({TODAY_EXCLUSIVE})")
+    ] = None,
+    symbols: Annotated[str, typer.Option(help="Comma-separated Lake symbols")] = "BTC-USDT",
+    tables: Annotated[
+        str, typer.Option(help="Comma-separated tables")
+    ] = "trades,book,book_delta_v2",
+    exchange: Annotated[str, typer.Option(help="Lake exchange name")] = "BINANCE",
+    staging: Annotated[Path, typer.Option(help="Staging directory")] = Path("staging"),
+    download: Annotated[
+        bool, typer.Option(help="Download first (--no-download: use what is staged)")
+    ] = True,
+    endpoint_url: Annotated[Optional[str], typer.Option(help="S3 endpoint override")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Public sample bucket")] = False,
+    bucket: Annotated[Optional[str], typer.Option(help="Bucket override")] = None,
+    prefix: Annotated[Optional[str], typer.Option(help="Key prefix override")] = None,
+    secret_block: Annotated[
+        Optional[str], typer.Option(help="Prefect Secret block with Lake keys")
+    ] = None,
+    capture_dir: Annotated[Path, typer.Option(help="Recordings, one folder per regime")] = Path(
+        "captures"
+    ),
+    spike_data: Annotated[
+        Optional[Path], typer.Option(help="Lake tree for the spike (default: generate)")
+    ] = None,
+    spike_hours: Annotated[float, typer.Option(help="Generated spike hours at 8 M/h")] = 1.0,
+    rehearsal_seconds: Annotated[
+        float, typer.Option(help="--demo: length of each rehearsal capture")
+    ] = 20.0,
+    thresholds_file: Annotated[
+        Optional[Path], typer.Option("--thresholds", help="YAML of threshold overrides")
+    ] = None,
+    threshold: Annotated[
+        Optional[list[str]], typer.Option(help="NAME=NUMBER override (repeatable)")
+    ] = None,
+    reports_dir: Annotated[Path, typer.Option(help="Where reports are kept")] = Path("reports"),
+    report_dir: Annotated[
+        Optional[Path], typer.Option(help="This run's folder (default reports/go-no-go-<run>)")
+    ] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the report as JSON")
+    ] = None,
+) -> None:
+    """Epic 1's go/no-go: run (or, with --reuse, collect) download → origin-time → validation-spike
+    → validate-capture and judge every criterion; GO only when all pass."""
+    _run_go_no_go(
+        json_out,
+        demo=demo,
+        reuse=reuse,
+        start=_parse_day(start, "--start") if start else None,
+        end=_parse_day(end, "--end") if end else None,
+        exchange=exchange,
+        symbols=_csv(symbols),
+        tables=_csv(tables),
+        staging_dir=str(staging),
+        download_data=download,
+        endpoint_url=endpoint_url,
+        sample=sample,
+        bucket=bucket,
+        prefix=prefix,
+        secret_block=secret_block,
+        capture_dir=str(capture_dir),
+        spike_data_dir=str(spike_data) if spike_data else None,
+        spike_hours=spike_hours,
+        rehearsal_capture_s=rehearsal_seconds,
+        thresholds_file=str(thresholds_file) if thresholds_file else None,
+        thresholds=_parse_thresholds(threshold or []) or None,
+        reports_dir=str(reports_dir),
+        report_dir=str(report_dir) if report_dir else None,
+    )
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Working directory for the demo")] = Path("out/demo"),
     scenario: Annotated[str, typer.Option(help="Builtin scenario name or YAML path")] = "demo",
+    spike_hours: Annotated[float, typer.Option(help="Generated spike hours at 8 M/h")] = 1.0,
+    rehearsal_seconds: Annotated[
+        float, typer.Option(help="Length of each rehearsal capture")
+    ] = 20.0,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the report as JSON")
+    ] = None,
 ) -> None:
-    """The main job on the embedded default: synthetic Lake data served from a loopback S3, downloaded,
-    validated, summarised. Needs no network and no credentials."""
-    from feedcheck.demo import run_demo
+    """The main job on the embedded default (what `make run` runs): the whole go/no-go on synthetic
+    Lake data served from a loopback S3 and rehearsal captures against the loopback Binance.
+    Needs no network and no credentials; everything goes under --out (replaced each run)."""
+    import shutil
 
-    try:
-        run_demo(out, scenario, console=console)
-    except FeedcheckError as exc:
-        _fail(str(exc))
+    marker = out / DEMO_MARKER
+    if out.exists() and any(out.iterdir()) and not marker.exists():
+        _fail(f"--out {out} holds files that feedcheck demo did not write; choose another folder")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    marker.write_text("written by `feedcheck demo`; the next demo run replaces this folder\n")
+    _run_go_no_go(
+        json_out,
+        demo=True,
+        demo_scenario=scenario,
+        spike_hours=spike_hours,
+        rehearsal_capture_s=rehearsal_seconds,
+        report_dir=str(out),
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -28,6 +28,7 @@ from prefect.utilities.urls import url_for
 
 from feedcheck.errors import ConfigError, FeedcheckError
 from feedcheck.lake.layout import TABLES, check_exchange, check_symbol, check_table
+from feedcheck.progress import Counter
 from feedcheck.report.go_no_go import Evidence, GoNoGoReport, Step, StepRun, StepStatus, evaluate
 from feedcheck.report.go_no_go_files import (
     RESULT_FILES,
@@ -57,11 +58,19 @@ def _error_text(state: State) -> str:
     return state.message or state.type.value
 
 
-def run_child(step: Step, child: Callable[..., Any], result_path: Path | None, **params: Any):
+def run_child(
+    step: Step,
+    child: Callable[..., Any],
+    result_path: Path | None,
+    counter: Counter | None = None,
+    **params: Any,
+):
     """Run a child flow (or task) and return (its result or None, its `StepRun`): a failure is
     recorded with its error, never raised, so the parent goes on and judges what it has."""
     started = time.monotonic()
     state: State = child(**params, return_state=True)
+    if counter is not None:
+        counter.step(step.value)
     details = state.state_details
     run_id = details.flow_run_id if details.flow_run_id is not None else details.task_run_id
     ui = url_for("flow-run", obj_id=run_id) if details.flow_run_id is not None else None
@@ -226,6 +235,7 @@ def go_no_go(
         provenance=_provenance(evidence, lake_text, capture_text, captures_at),
         machine=machine_info(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        report_dir=str(folder),
     )
     origin_dir = _origin_report_dir(evidence)
     plots = (
@@ -278,6 +288,7 @@ def _run_stories(
     steps: list[StepRun] = []
     if demo:
         staging, capture_dir = folder / "staging", folder / "captures"
+    counter = Counter("go-no-go", 5 if demo else 4)
     with ExitStack() as stack:
         if demo:
             from feedcheck.demo import embedded_lake
@@ -301,11 +312,13 @@ def _run_stories(
                 Step.DOWNLOAD,
                 download,
                 staging / MANIFEST_FILE,
+                counter,
                 staging_dir=str(staging),
                 **download_params,
             )
         else:
             run = StepRun(Step.DOWNLOAD, StepStatus.SKIPPED, f"using what {staging} holds")
+            counter.step(Step.DOWNLOAD.value)
         steps.append(run)
 
     origin_dir = folder / "origin-time"
@@ -313,6 +326,7 @@ def _run_stories(
         Step.ORIGIN_TIME,
         origin_time,
         origin_dir / RESULT_FILES[Step.ORIGIN_TIME],
+        counter,
         staging_dir=str(staging),
         tables=download_params["tables"],
         symbols=download_params["symbols"],
@@ -328,6 +342,7 @@ def _run_stories(
         Step.SPIKE,
         validation_spike,
         spike_dir / RESULT_FILES[Step.SPIKE],
+        counter,
         report_dir=str(spike_dir),
         **spike_params,
     )
@@ -338,6 +353,7 @@ def _run_stories(
             Step.CAPTURES,
             rehearsal_captures_task,
             None,
+            counter,
             capture_dir=capture_dir,
             duration_s=rehearsal_capture_s,
         )
@@ -354,6 +370,7 @@ def _run_stories(
         Step.VALIDATE_CAPTURE,
         validate_capture,
         validation_path,
+        counter,
         paths=[str(capture_dir)],
         json_out=str(validation_path),
     )

@@ -157,6 +157,7 @@ class GoNoGoReport:
     machine: dict[str, Any] = field(default_factory=dict)
     recommendations: tuple[tuple[str, str], ...] = ()
     created: str | None = None
+    report_dir: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -178,6 +179,7 @@ class GoNoGoReport:
             "machine": self.machine,
             "recommendations": [{"topic": t, "text": x} for t, x in self.recommendations],
             "created": self.created,
+            "report_dir": self.report_dir,
         }
 
     @classmethod
@@ -190,6 +192,7 @@ class GoNoGoReport:
             machine=raw.get("machine", {}),
             recommendations=tuple((r["topic"], r["text"]) for r in raw["recommendations"]),
             created=raw.get("created"),
+            report_dir=raw.get("report_dir"),
         )
 
 
@@ -471,6 +474,7 @@ def evaluate(
     provenance: dict[str, Any] | None = None,
     machine: dict[str, Any] | None = None,
     created: str | None = None,
+    report_dir: str | None = None,
 ) -> GoNoGoReport:
     """Every criterion of DESIGN.md's table, in its order, plus the recommendations."""
     from feedcheck.report.go_no_go_advice import recommendations
@@ -489,6 +493,7 @@ def evaluate(
         machine=machine or {},
         recommendations=recommendations(criteria, evidence),
         created=created,
+        report_dir=report_dir,
     )
 
 

@@ -155,7 +155,7 @@ def headroom_png(report: GoNoGoReport) -> bytes:
     the limit (1×) as a dashed line; criteria with no ratio are listed as text."""
     rows = [(c, headroom(c)) for c in report.criteria]
     drawn = [(c, h) for c, h in rows if h is not None]
-    fig = Figure(figsize=(6.0, 3.2), dpi=80)
+    fig = Figure(figsize=(6.0, 3.6), dpi=80)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_title("headroom to each limit (× of the threshold; > 1 is good)", fontsize=8)
@@ -181,7 +181,7 @@ def headroom_png(report: GoNoGoReport) -> bytes:
         ax.set_yticks([])
     rest = [f"{c.result.name}: {c.result.status.value}" for c, h in rows if h is None]
     if rest:
-        fig.text(0.01, 0.01, "; ".join(rest), fontsize=4.5, wrap=True)
+        fig.text(0.01, 0.01, "not drawn (no ratio): " + "; ".join(rest), fontsize=5.5, wrap=True)
     return png_bytes(fig)
 
 
