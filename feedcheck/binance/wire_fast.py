@@ -6,6 +6,12 @@ accepts only the exact shape Binance sends (no whitespace, no escapes, `digits[.
 with at most `MAX_DIGITS` digits at the instrument scale) and reports anything else as "not handled", so the
 caller falls back to the general parser (`wire`), which gives the same values or a precise
 error. `parse_depth_frame` is the wrapper the capture loop calls.
+
+The two entry kernels (`depth_levels_nb`, `depth_frame_nb`) keep the GIL (`nogil=False`): one
+call lasts about 2 µs, far too short for another thread to use the GIL meanwhile, while the
+capture's disk thread is always waiting for it. Releasing it on every frame handed the GIL to
+that thread and made the reader wait for it back (up to the 5 ms switch interval): measured in
+`python -m bench capture`, this convoy cost a third of the ingest time.
 """
 
 from __future__ import annotations
@@ -121,7 +127,7 @@ def _levels_nb(
         return -1, pos
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=False)  # see the module docstring
 def depth_levels_nb(
     buf: np.ndarray,
     bids_pos: int,
@@ -229,7 +235,7 @@ def _int_nb(buf: np.ndarray, pos: int) -> tuple[int, int]:
     return value, pos
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=False)  # see the module docstring
 def depth_frame_nb(
     buf: np.ndarray, price_decimals: int, qty_decimals: int, prices: np.ndarray, qtys: np.ndarray
 ) -> tuple[int, int, int, int, int, int, int, int, int, int, int]:
