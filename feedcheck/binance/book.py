@@ -5,6 +5,11 @@ the book does not hold is normal (it lay beyond the snapshot's depth) and harmle
 a dict for the levels plus a heap of prices with lazy deletion, so the best price costs O(log n)
 amortised instead of a scan of the whole side after every top-of-book delete.
 
+The heap is built on the first `best()` after a `clear()`, and kept up from then on. The live
+capture never asks for the best price, so its book is the dict alone: pushing a quarter of all
+levels into a heap no one reads doubled the cost of `apply` there (`python -m bench capture`).
+Validation asks after every event, so its heap is maintained as before.
+
 This is the capture-side book (one symbol, live); the columnar reconstruction kernel for Lake data
 lives in `feedcheck/book/`.
 """
@@ -30,7 +35,8 @@ class BookSide:
         self.is_bid = is_bid
         self._sign = -1 if is_bid else 1
         self._qty_by_price: dict[int, int] = {}
-        self._heap: list[int] = []
+        # Signed prices, best first; None until `best()` first needs it (module docstring).
+        self._heap: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self._qty_by_price)
@@ -38,12 +44,20 @@ class BookSide:
     def clear(self) -> None:
         """Remove every level."""
         self._qty_by_price.clear()
-        self._heap.clear()
+        self._heap = None
 
     def apply(self, levels: Iterable[Level]) -> None:
         """Set each (price_ticks, qty_lots); qty 0 deletes (a missing level is fine). In place."""
         qty_by_price = self._qty_by_price
         heap = self._heap
+        if heap is None:
+            drop = qty_by_price.pop
+            for price, qty in levels:
+                if qty:
+                    qty_by_price[price] = qty
+                else:
+                    drop(price, None)
+            return
         sign = self._sign
         for price, qty in levels:
             if qty:
@@ -53,12 +67,19 @@ class BookSide:
             else:
                 qty_by_price.pop(price, None)
         if len(heap) > _HEAP_SLACK_FACTOR * len(qty_by_price) + _HEAP_SLACK_MIN:
-            self._heap = [sign * price for price in qty_by_price]
-            heapq.heapify(self._heap)
+            self._heap = self._build_heap()
+
+    def _build_heap(self) -> list[int]:
+        sign = self._sign
+        heap = [sign * price for price in self._qty_by_price]
+        heapq.heapify(heap)
+        return heap
 
     def best(self) -> int | None:
         """Best price in ticks (highest bid / lowest ask), or None when the side is empty."""
         heap = self._heap
+        if heap is None:
+            heap = self._heap = self._build_heap()
         qty_by_price = self._qty_by_price
         # Drop heap entries of deleted levels; a re-added price may sit twice, both valid.
         while heap and self._sign * heap[0] not in qty_by_price:
