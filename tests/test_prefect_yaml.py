@@ -33,6 +33,8 @@ def test_every_deployment_loads_and_its_parameters_exist(monkeypatch):
         "capture/event",
         "validate-capture/manual",
         "validation-spike/manual",
+        "go-no-go/manual",
+        "go-no-go/demo",
     ]
 
 
