@@ -4,6 +4,9 @@ Each plot is ~4×3 in at 80 dpi and well under 60 KB, so a flow can embed all of
 markdown artifact as data URIs. Skews are drawn on a symmetric-log axis in ms (linear within
 ±1 ms), so negative skew (a receive clock behind the exchange's) sits left of zero instead of
 vanishing from a log axis. Every function draws "no data" instead of failing on empty input.
+
+Each plot has a `*_figure` builder (the drawn data, inspectable in tests: what is marked where)
+and a `*_png` wrapper that renders it.
 """
 
 from __future__ import annotations
@@ -65,14 +68,25 @@ def _threshold(ax, threshold_ns: int, vertical: bool) -> None:
     line(threshold_ns / _NS_PER_MS, color="red", lw=1, ls="--", label=label)
 
 
-def skew_cdf_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
+def _series(skews: Mapping[str, SkewStats]) -> tuple[list[tuple[str, SkewStats]], str]:
+    """The series with rows that get a line (at most `_MAX_LINES`) and a title suffix saying
+    how many were left out, so a crowded plot never hides streams silently."""
+    with_rows = [(label, s) for label, s in skews.items() if s.rows]
+    left_out = len(with_rows) - _MAX_LINES
+    return with_rows[:_MAX_LINES], (
+        f" (first {_MAX_LINES} of {len(with_rows)})" if left_out > 0 else ""
+    )
+
+
+def skew_cdf_figure(skews: Mapping[str, SkewStats], threshold_ns: int) -> Figure:
     """CDF of received − origin skew per series (label → stats), from the coarse histogram, on a
-    symlog ms axis; each series' p95 is marked with a dot, the limit with a red dashed line."""
-    fig, ax = _figure("received − origin skew, CDF")
-    drawn = [(label, s) for label, s in skews.items() if s.rows][:_MAX_LINES]
+    symlog ms axis; each series' p95 is marked with a dot at (p95 ms, 0.95), the limit with a red
+    dashed vertical line at `threshold_ns` (in ms)."""
+    drawn, left_out = _series(skews)
+    fig, ax = _figure("received − origin skew, CDF" + left_out)
     if not drawn:
         _no_data(ax, "no row with both clocks valid")
-        return png_bytes(fig)
+        return fig
     for label, s in drawn:
         hi_ms = np.array([b[1] for b in s.histogram], dtype=np.float64) / _NS_PER_MS
         lo_ms = np.array([b[0] for b in s.histogram], dtype=np.float64) / _NS_PER_MS
@@ -81,7 +95,15 @@ def skew_cdf_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
         y = np.concatenate(([0.0], cdf))
         (line,) = ax.step(x, y, where="post", lw=1, label=label)
         if s.p95_ns is not None:
-            ax.plot([s.p95_ns / _NS_PER_MS], [0.95], "o", ms=3, color=line.get_color())
+            # "_" keeps the marker out of the legend; the label names it for readers of the figure
+            ax.plot(
+                [s.p95_ns / _NS_PER_MS],
+                [0.95],
+                "o",
+                ms=3,
+                color=line.get_color(),
+                label=f"_p95 {label}",
+            )
     _threshold(ax, threshold_ns, vertical=True)
     ax.axhline(0.95, color="grey", lw=0.5, ls=":")
     ax.set_xscale("symlog", linthresh=SYMLOG_LINTHRESH_MS)
@@ -89,16 +111,22 @@ def skew_cdf_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
     ax.set_ylabel("share of rows", fontsize=7)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=5, loc="lower right")
-    return png_bytes(fig)
+    return fig
 
 
-def skew_hourly_p95_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
-    """p95 skew per UTC hour of the day, one line per series, symlog ms axis, limit in red."""
-    fig, ax = _figure("p95 skew by UTC hour")
-    drawn = [(label, s) for label, s in skews.items() if s.rows][:_MAX_LINES]
+def skew_cdf_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
+    """`skew_cdf_figure` as PNG bytes."""
+    return png_bytes(skew_cdf_figure(skews, threshold_ns))
+
+
+def skew_hourly_p95_figure(skews: Mapping[str, SkewStats], threshold_ns: int) -> Figure:
+    """p95 skew per UTC hour of the day (ms; an hour without rows is a gap), one line per series,
+    symlog ms axis, the limit as a red dashed horizontal line at `threshold_ns` (in ms)."""
+    drawn, left_out = _series(skews)
+    fig, ax = _figure("p95 skew by UTC hour" + left_out)
     if not drawn:
         _no_data(ax, "no row with both clocks valid")
-        return png_bytes(fig)
+        return fig
     hours = np.arange(24)
     for label, s in drawn:
         y = np.array(
@@ -112,12 +140,18 @@ def skew_hourly_p95_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> by
     ax.set_xlabel("UTC hour of origin_time", fontsize=7)
     ax.set_ylabel("p95 skew (ms, symlog)", fontsize=7)
     ax.legend(fontsize=5, loc="best")
-    return png_bytes(fig)
+    return fig
 
 
-def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
+def skew_hourly_p95_png(skews: Mapping[str, SkewStats], threshold_ns: int) -> bytes:
+    """`skew_hourly_p95_figure` as PNG bytes."""
+    return png_bytes(skew_hourly_p95_figure(skews, threshold_ns))
+
+
+def missing_by_day_figure(partitions: Sequence[PartitionOriginTime]) -> Figure:
     """origin_time missing/invalid % of rows per table and day (all symbols of a table summed),
-    grouped bars; a day without rows for a table has no bar."""
+    grouped bars, one labelled bar container per table; a day without rows for a table has no
+    bar."""
     fig, ax = _figure("origin_time missing/invalid by day")
     sums: dict[tuple[str, str], list[int]] = {}
     for p in partitions:
@@ -127,7 +161,7 @@ def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
             acc[1] += p.counts.rows
     if not sums:
         _no_data(ax, "no rows")
-        return png_bytes(fig)
+        return fig
     tables = sorted({t for t, _ in sums})
     days = sorted({d for _, d in sums})
     width = 0.8 / len(tables)
@@ -143,7 +177,12 @@ def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
     ax.set_xticklabels(days, rotation=45, ha="right", fontsize=5)
     ax.set_ylabel("% of rows", fontsize=7)
     ax.legend(fontsize=5, loc="best")
-    return png_bytes(fig)
+    return fig
+
+
+def missing_by_day_png(partitions: Sequence[PartitionOriginTime]) -> bytes:
+    """`missing_by_day_figure` as PNG bytes."""
+    return png_bytes(missing_by_day_figure(partitions))
 
 
 def origin_time_plots(result: OriginTimeResult) -> dict[str, bytes]:
