@@ -17,7 +17,7 @@ from feedcheck.binance.recording import ENVELOPE_PREFIX
 from feedcheck.binance.sync import BookSync, SyncOutcome, SyncState, Variant
 from feedcheck.binance.venue import SERVER_SHUTDOWN_STREAM, StreamKind, classify_stream
 from feedcheck.binance.wire import parse_depth_snapshot, parse_envelope
-from feedcheck.binance.wire_fast import parse_depth_frame
+from feedcheck.binance.wire_fast import DepthFrameParser
 from feedcheck.errors import DataError
 
 #: `Ingest.on_frame` result for a `serverShutdown` notice (never a symbol: starts with `!`).
@@ -52,6 +52,7 @@ class Ingest:
         self.counters = IngestCounters()
         # Stream name bytes → (symbol, kind), filled on first sight of each stream.
         self._routes: dict[bytes, tuple[str | None, StreamKind]] = {}
+        self._parser = DepthFrameParser()
 
     def on_frame(self, frame: bytes, recv_ns: int) -> str | None:
         """Take one combined-stream frame received at `recv_ns` (epoch ns).
@@ -83,7 +84,9 @@ class Ingest:
             if sync is None:
                 raise DataError(_SOURCE, "depth frame for a symbol not captured", "stream",
                                 ", ".join(self.syncs), symbol)  # fmt: skip
-            _, event = parse_depth_frame(frame, self.instruments[sync.symbol].scale, source=_SOURCE)
+            _, event = self._parser.parse(
+                frame, self.instruments[sync.symbol].scale, source=_SOURCE
+            )
             counters.depth_events += 1
             counters.levels += len(event.bids) + len(event.asks)
             if sync.on_depth(event, recv_ns).needs_snapshot:

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from feedcheck.binance.formats import read_hftbacktest
 from feedcheck.binance.venue import StreamKind, classify_stream
 from feedcheck.binance.wire import DepthUpdate, Scale, parse_depth_update, parse_envelope
-from feedcheck.binance.wire_fast import NOT_HANDLED, depth_levels_nb, parse_depth_frame
+from feedcheck.binance.wire_fast import (
+    NOT_HANDLED,
+    DepthFrameParser,
+    depth_levels_nb,
+    parse_depth_frame,
+)
 from feedcheck.errors import DataError
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
@@ -53,6 +58,26 @@ def test_every_real_depth_frame_takes_the_kernel_and_matches(folder: str, scale:
         handled += n_bids != NOT_HANDLED
         assert parse_depth_frame(frame, scale) == general(frame, scale)
     assert handled == len(frames) > 3000
+    # One reused parser (the capture's) gives the same events, frame after frame.
+    parser = DepthFrameParser()
+    assert [parser.parse(f, scale) for f in frames] == [general(f, scale) for f in frames]
+
+
+def test_reused_parser_takes_frames_beyond_its_first_buffer_and_never_leaks_one() -> None:
+    def frame(n_bids: int, n_asks: int, first: int) -> bytes:
+        bids = [[f"{1000 + i}.01", f"{i}.5"] for i in range(n_bids)]
+        asks = [[f"{5000 + i}.02", f"{i + 1}"] for i in range(n_asks)]
+        body = json.dumps({"b": bids, "a": asks}, separators=(",", ":"))[1:]
+        return (HEAD.replace('"U":5,"u":9', f'"U":{first},"u":{first + 1}') + body + "}").encode()
+
+    # 3,000 levels overflow the first buffer; the small ones after it reuse the grown one, and
+    # the odd (spaced) frame takes the general path through the same parser.
+    spaced = frame(2, 1, 40).replace(b'"b":[', b'"b": [')
+    frames = [frame(3, 2, 10), frame(1_500, 1_500, 20), frame(2, 0, 30), spaced, frame(0, 1, 50)]
+    parser = DepthFrameParser()
+    got = [parser.parse(f, SPOT) for f in frames]
+    assert got == [general(f, SPOT) for f in frames]
+    assert [e.level_count for _, e in got] == [5, 3_000, 2, 3, 1]
 
 
 HEAD = '{"stream":"ethusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":5,"u":9,'
