@@ -138,18 +138,35 @@ def _failure_table(
     return out.select(list(_FAILURE_SCHEMA)).sort(["check", "column", "index"], nulls_last=True)
 
 
+#: Failing rows of one check: rows for row checks (a row failing on several book levels counts
+#: once), else cases (schema-level cases have no row).
+_FAILING = (
+    pl.when(pl.col("index").is_null().all())
+    .then(pl.len())
+    .otherwise(pl.col("index").drop_nulls().n_unique())
+    .alias("n")
+)
+
+
 def _counts(failures: pl.DataFrame, names: tuple[str, ...]) -> dict[str, int]:
     counts = dict.fromkeys(names, 0)
     if failures.height:
-        per_check = failures.group_by("check").agg(
-            # rows for row checks (a row failing on several book levels counts once), else cases
-            pl.when(pl.col("index").is_null().all())
-            .then(pl.len())
-            .otherwise(pl.col("index").drop_nulls().n_unique())
-            .alias("n")
-        )
+        per_check = failures.group_by("check").agg(_FAILING)
         counts.update(zip(per_check["check"].to_list(), per_check["n"].to_list(), strict=True))
     return counts
+
+
+def failure_counts(failure_cases: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Partition key → check → failing rows, from a failure-case table (one report's, or the
+    download flow's `validation_failures.parquet`, which concatenates them), counted as
+    `ValidationReport.counts` counts; only checks that failed appear."""
+    out: dict[str, dict[str, int]] = {}
+    if failure_cases.height == 0:
+        return out
+    per = failure_cases.group_by("partition", "check").agg(_FAILING).sort("partition", "check")
+    for partition, check, n in per.iter_rows():
+        out.setdefault(partition, {})[check] = n
+    return out
 
 
 def _file_of_row(files: list[Path]) -> pl.Expr:

@@ -6,12 +6,16 @@ and the CLI prints them. Nothing here sees credentials.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
 from feedcheck.lake.manifest import Manifest
+from feedcheck.lake.validation import failure_counts
 
 
 def _human_bytes(n: int) -> str:
@@ -126,3 +130,50 @@ def print_summary(console: Console, outcome: Any) -> None:
         console.print(
             f"Prefect flow run: {outcome.flow_run} (artifacts download-manifest, download-summary)"
         )
+
+
+@dataclass(frozen=True)
+class StagedRun:
+    """What `print_summary` needs, rebuilt from a staging folder's files instead of a returned
+    `DownloadOutcome` (the go/no-go runs the download flow as a child and keeps only its files)."""
+
+    staging_dir: str
+    manifest_path: str
+    summary: dict[str, Any]
+    missing_partitions: list[str]
+    validation: dict[str, dict[str, int]] = field(default_factory=dict)
+    failure_cases_path: str | None = None
+    flow_run: str | None = None
+
+
+def staged_run(
+    manifest_path: Path | str, failure_cases_path: Path | str | None, validated: bool
+) -> StagedRun:
+    """A `StagedRun` from a download's manifest and its failure-case file.
+
+    Args:
+        manifest_path: the manifest the download wrote (`manifest.parquet` or `.json`).
+        failure_cases_path: its `validation_failures.parquet`; the flow writes it only when some
+            check failed, so a missing file means "no findings" when `validated`.
+        validated: whether schema validation ran; if not, the summary says "not run".
+
+    Raises:
+        CorruptFileError: the manifest cannot be read.
+    """
+    manifest = Manifest.read(manifest_path)
+    validation: dict[str, dict[str, int]] = {}
+    failures = Path(failure_cases_path) if failure_cases_path is not None else None
+    has_failures = failures is not None and failures.is_file()
+    if validated:
+        # every verified partition was validated; the ones without a failure case passed
+        validation = {e.partition.key: {} for e in manifest.entries if e.ok}
+        if has_failures:
+            validation.update(failure_counts(pl.read_parquet(failures)))
+    return StagedRun(
+        staging_dir=str(Path(manifest_path).parent),
+        manifest_path=str(manifest_path),
+        summary=manifest.summary(),
+        missing_partitions=list(manifest.missing_partitions),
+        validation=validation,
+        failure_cases_path=str(failures) if has_failures else None,
+    )
