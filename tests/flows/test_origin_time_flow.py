@@ -14,6 +14,7 @@ from feedcheck.analysis.origin_time_result import OriginTimeConfig
 from feedcheck.cli import app
 from feedcheck.flows.origin_time import RESULT_FILE, origin_time
 from feedcheck.lake.synthetic import generate_dataset, load_builtin_scenario
+from feedcheck.report.plots import PLOT_FILES
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def test_flow_publishes_report_with_plots_and_writes_json(faults_tree, tmp_path)
 
     saved = json.loads((tmp_path / "report" / RESULT_FILE).read_text())
     assert [c["status"] for c in saved["criteria"]] == [c.status.value for c in result.criteria]
-    assert sorted(p.name for p in (tmp_path / "report").glob("*.png")) != []
+    written = sorted(p.name for p in (tmp_path / "report").glob("*.png"))
+    assert written == sorted(PLOT_FILES.values())
 
     report = Artifact.get("origin-time")
     assert report is not None and report.type == "markdown"
@@ -73,4 +75,8 @@ def test_cli_writes_json_and_refuses_a_missing_staging_dir(faults_tree, tmp_path
     assert ok.exit_code == 0, ok.output
     doc = json.loads(out.read_text())
     assert {s["key"] for s in doc["streams"]} == {"trades/BINANCE/BTC-USDT"}
-    assert {c["status"] for c in doc["criteria"]} <= {"PASS", "FAIL", "UNKNOWN"}
+    direct = analyse_staging(root, ["trades"], OriginTimeConfig(), symbols=["BTC-USDT"])
+    assert [c["status"] for c in doc["criteria"]] == [c.status.value for c in direct.criteria]
+    (stream,) = doc["streams"]
+    assert stream["counts"] == direct.streams[0].counts.to_json()
+    assert stream["recommendation"]["kind"] == direct.streams[0].recommendation.kind.value
