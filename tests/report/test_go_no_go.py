@@ -345,3 +345,10 @@ class TestResultFiles:
         with pytest.raises(DataError, match="not a origin-time result") as err:
             read_result(Step.ORIGIN_TIME, path)
         assert err.value.path == path
+
+
+def test_shipped_threshold_files_match_the_plan():
+    config = Path(__file__).resolve().parents[2] / "config"
+    assert load_thresholds(config / "thresholds.yaml") == PLAN
+    small = load_thresholds(config / "thresholds-small-host.yaml")
+    assert small == PLAN.with_overrides({"memory_p95_max_gib": 16})
