@@ -455,6 +455,14 @@ class TestRefusals:
             "NoSuchKey",
             objects[0].key,
         )
+        # the message names what was asked for, as the 403 one does
+        assert err.what == f"trades BINANCE BTC-USDT 2024-01-01 ({objects[0].key})"
+        assert (err.details["table"], err.details["symbol"], err.details["dt"]) == (
+            "trades",
+            SYMBOL,
+            "2024-01-01",
+        )
+        assert str(err).endswith(f": {err.what}") and "HTTP 404" in str(err)
         assert _tree_files(tmp_path / "staging", "") == []
 
     def test_missing_bucket_is_not_found(self, s3: S3Env, tmp_path: Path) -> None:
