@@ -63,7 +63,9 @@ class PartitionGaps:
     """Gap figures of one stream-day. `present` False: no file for that day (all counts 0).
 
     `cadence_ns` is the median positive step between consecutive valid message times (0 when it
-    cannot be measured); `hole_threshold_ns` = cadence × multiple.
+    cannot be measured); `hole_threshold_ns` = cadence × multiple. `off_tick_prices` /
+    `off_lot_sizes` are rows whose float was off the tick / lot grid (rounded and replayed; a
+    data-quality figure, not a gap event).
     """
 
     exchange: str
@@ -80,6 +82,8 @@ class PartitionGaps:
     hole_missing_messages: int = 0
     crossed_episodes: int = 0
     crossed_messages: int = 0
+    off_tick_prices: int = 0
+    off_lot_sizes: int = 0
 
     @property
     def gap_events(self) -> int:
@@ -112,6 +116,8 @@ class PartitionGaps:
             "hole_missing_messages": self.hole_missing_messages,
             "crossed_episodes": self.crossed_episodes,
             "crossed_messages": self.crossed_messages,
+            "off_tick_prices": self.off_tick_prices,
+            "off_lot_sizes": self.off_lot_sizes,
             "gap_events": self.gap_events,
             "gap_ratio": self.gap_ratio,
         }
@@ -233,6 +239,8 @@ def partition_gaps(
         hole_missing_messages=missing,
         crossed_episodes=rec.episodes.count,
         crossed_messages=rec.crossed_messages,
+        off_tick_prices=rec.off_tick_prices,
+        off_lot_sizes=rec.off_lot_sizes,
     )
     return gaps, rec.final
 
@@ -339,7 +347,8 @@ def _sum_files(parts: list[PartitionGaps]) -> PartitionGaps:
     summed = {
         name: sum(getattr(p, name) for p in parts)
         for name in ("rows", "messages", "regressions", "duplicates", "holes",
-                     "hole_missing_messages", "crossed_episodes", "crossed_messages")
+                     "hole_missing_messages", "crossed_episodes", "crossed_messages",
+                     "off_tick_prices", "off_lot_sizes")
     }  # fmt: skip
     return PartitionGaps(
         first.exchange, first.symbol, first.dt, True,

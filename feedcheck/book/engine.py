@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from feedcheck.book import engine_kernel as k
+from feedcheck.book.ticks import float_to_steps
 from feedcheck.errors import ConfigError, DataError, SchemaMismatchError
 
 NO_BID = k.NO_BID
@@ -41,11 +42,6 @@ LAKE_BOOK_DEPTH = 20
 _MIN_CAPACITY = 1024
 #: Widest dense window (ticks) a side may need before the book goes sorted (8 B a tick).
 _MAX_SPAN = 1 << 22
-
-
-def to_units(values: np.ndarray, step: float) -> np.ndarray:
-    # Local float → int conversion; feedcheck.book.ticks (written alongside) owns the general one.
-    return np.rint(np.asarray(values, dtype=np.float64) / step).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -80,6 +76,7 @@ class BookSeed:
 
         Raises:
             SchemaMismatchError: a level column is missing from `row`.
+            DataError: a level beyond int64 at this tick/lot (`ticks.float_to_steps`).
         """
         out: list[np.ndarray] = []
         for side in ("bid", "ask"):
@@ -92,7 +89,9 @@ class BookSeed:
             vals = np.array([np.nan if row[c] is None else row[c] for c in cols], dtype=np.float64)
             px, size = vals[0::2], vals[1::2]
             ok = np.isfinite(px) & np.isfinite(size)
-            px_t, lots = to_units(px[ok], tick), to_units(size[ok], lot)
+            px_t = float_to_steps(px[ok], tick, column=f"{side}_price", source="lake book row")
+            lots = float_to_steps(size[ok], lot, column=f"{side}_size", source="lake book row")
+            px_t, lots = px_t.values, lots.values
             keep = lots > 0
             out += [px_t[keep], lots[keep]]
         return cls(*out)

@@ -1,6 +1,11 @@
 """Replaying a Lake `book_delta_v2` partition through the engine: message boundaries, row groups
 streamed with bounded memory (a message straddling row groups is carried over), per-message results
-and the crossed episodes (stranded levels) they contain."""
+and the crossed episodes (stranded levels) they contain.
+
+Two ways in: `stream_partition` yields each batch's per-message outputs and keeps nothing, so
+memory is about one row group whatever the partition's size (a day with top N); and
+`reconstruct_partition`, which collects those outputs for the whole partition (a few dozen bytes a
+message without top N) and finds the crossed episodes across batches."""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ from feedcheck.book.engine import (
     BookEngine,
     BookSeed,
     MessageBest,
-    to_units,
 )
+from feedcheck.book.ticks import float_to_steps
 from feedcheck.errors import ConfigError, DataError, SchemaMismatchError
 
 
@@ -64,6 +69,8 @@ class ReconstructionResult:
     Arrays are indexed by message in file order: `sequence_number`, `receipt_ns`, `first_row`
     (the message's first file row), and `best` (ticks, lots, crossed flag, optional top N).
     `final` is the book after the last message, the seed for the next day's partition.
+    `off_tick_prices` / `off_lot_sizes` count rows whose float was not on the tick / lot grid
+    (rounded to the nearest step and applied all the same).
     """
 
     path: str
@@ -76,6 +83,8 @@ class ReconstructionResult:
     episodes: CrossedEpisodes
     counters: BookCounters
     final: BookSeed
+    off_tick_prices: int = 0
+    off_lot_sizes: int = 0
 
     @property
     def messages(self) -> int:
@@ -136,6 +145,58 @@ def iter_batches(path: Path | str) -> Iterator[tuple[int, dict[str, np.ndarray]]
         yield first_row, held
 
 
+@dataclass(frozen=True)
+class ReplayBatch:
+    """Per-message outputs of one batch of whole messages (about one row group), in file order.
+
+    `first_rows` is each message's first file row; `rows` the batch's row count.
+    """
+
+    rows: int
+    sequence_number: np.ndarray
+    receipt_ns: np.ndarray
+    first_rows: np.ndarray
+    best: MessageBest
+    off_tick_prices: int
+    off_lot_sizes: int
+
+
+def stream_partition(
+    path: Path | str, tick: float, lot: float, engine: BookEngine
+) -> Iterator[ReplayBatch]:
+    """Apply one raw book_delta_v2 Parquet file (Lake column names) to `engine`, batch by batch.
+
+    Prices become ticks by rint(price / tick), sizes lots by rint(size / lot) (checked:
+    `ticks.float_to_steps`); a message is a run of equal (receipt_timestamp, sequence_number).
+    Nothing is kept between batches: the caller decides what to retain. `engine` holds the book
+    (seed it, or pass the previous day's engine to continue).
+
+    Raises:
+        ConfigError: tick or lot not > 0.
+        DataError: a price or size that is NaN/inf or beyond int64 at its step (names the file
+            and column), or see `iter_batches`.
+        SchemaMismatchError: see `iter_batches`.
+    """
+    if not (tick > 0 and lot > 0):
+        raise ConfigError(f"tick and lot must be > 0, got tick={tick} lot={lot}")
+    source = str(path)
+    for first_row, cols in iter_batches(path):
+        starts = message_starts(cols["receipt_timestamp"], cols["sequence_number"])
+        px = float_to_steps(cols["price"], tick, column="price", source=source)
+        size = float_to_steps(cols["size"], lot, column="size", source=source)
+        best = engine.apply(cols["side_is_bid"], px.values, size.values, starts)
+        heads = starts[:-1]
+        yield ReplayBatch(
+            rows=len(cols["size"]),
+            sequence_number=cols["sequence_number"][heads].astype(np.int64),
+            receipt_ns=cols["receipt_timestamp"][heads].astype(np.int64),
+            first_rows=heads + first_row,
+            best=best,
+            off_tick_prices=px.off_step,
+            off_lot_sizes=size.off_step,
+        )
+
+
 def reconstruct_partition(
     path: Path | str,
     tick: float,
@@ -143,42 +204,25 @@ def reconstruct_partition(
     seed: BookSeed | None = None,
     top_n: int = 0,
 ) -> ReconstructionResult:
-    """Replay one raw book_delta_v2 Parquet file (Lake column names) from `seed`.
+    """Replay one raw book_delta_v2 Parquet file from `seed`, keeping every message's outputs.
 
-    Prices become ticks by rint(price / tick), sizes lots by rint(size / lot); a message is a run
-    of equal (receipt_timestamp, sequence_number). Row groups are streamed (see `iter_batches`);
-    per-message outputs (a few dozen bytes each) are kept for the whole partition.
+    Row groups are streamed (`stream_partition`); the per-message outputs (a few dozen bytes
+    each, plus 32 × top_n) are kept for the whole partition. Use `stream_partition` directly to
+    keep less.
 
     Raises:
-        ConfigError: tick or lot not > 0.
-        DataError / SchemaMismatchError: see `iter_batches`.
+        ConfigError / DataError / SchemaMismatchError: see `stream_partition`.
     """
-    if not (tick > 0 and lot > 0):
-        raise ConfigError(f"tick and lot must be > 0, got tick={tick} lot={lot}")
     engine = BookEngine(seed, top_n=top_n)
-    parts: list[tuple[np.ndarray, ...]] = []
-    bests: list[MessageBest] = []
-    rows = 0
-    for first_row, cols in iter_batches(path):
-        starts = message_starts(cols["receipt_timestamp"], cols["sequence_number"])
-        best = engine.apply(
-            cols["side_is_bid"], to_units(cols["price"], tick), to_units(cols["size"], lot),
-            starts,
-        )  # fmt: skip
-        heads = starts[:-1]
-        parts.append(
-            (cols["sequence_number"][heads], cols["receipt_timestamp"][heads], heads + first_row)
-        )
-        bests.append(best)
-        rows += len(cols["size"])
+    batches = list(stream_partition(path, tick, lot, engine))
     seq, recv, first = (
-        (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64))
-        for i in range(3)
+        np.concatenate([getattr(b, name) for b in batches]) if batches else np.zeros(0, np.int64)
+        for name in ("sequence_number", "receipt_ns", "first_rows")
     )
-    best = _concat_best(bests, top_n)
+    best = _concat_best([b.best for b in batches], top_n)
     return ReconstructionResult(
         path=str(path),
-        rows=rows,
+        rows=sum(b.rows for b in batches),
         row_groups=pq.ParquetFile(str(path)).num_row_groups,
         sequence_number=seq.astype(np.int64),
         receipt_ns=recv.astype(np.int64),
@@ -187,6 +231,8 @@ def reconstruct_partition(
         episodes=crossed_episodes(best.crossed),
         counters=engine.counters,
         final=engine.snapshot(),
+        off_tick_prices=sum(b.off_tick_prices for b in batches),
+        off_lot_sizes=sum(b.off_lot_sizes for b in batches),
     )
 
 

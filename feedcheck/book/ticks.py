@@ -44,6 +44,7 @@ __all__ = [
     "ParsedTicks",
     "float_to_ticks",
     "format_fixed",
+    "float_to_steps",
     "format_ticks_column",
     "parse_decimal_column",
     "parse_fixed",
@@ -377,6 +378,58 @@ def float_to_ticks(
         non_finite_rows=frame["bad"].arg_true().to_numpy().astype(np.int64),
         beyond_float_exact=int(beyond.sum()),
     )
+
+
+@dataclass(frozen=True)
+class StepUnits:
+    """A float64 array as int64 multiples of a step, and how many values were off the step grid.
+
+    Attributes:
+        values: int64, rint(x / step) (half to even, as NumPy rounds).
+        off_step: values farther than the tolerance from a whole number of steps (still rounded).
+    """
+
+    values: np.ndarray
+    off_step: int
+
+
+def float_to_steps(
+    values: np.ndarray,
+    step: float,
+    *,
+    tolerance_steps: float = OFF_TICK_TOLERANCE_TICKS,
+    column: str = "value",
+    source: str = COLUMN_SOURCE,
+) -> StepUnits:
+    """The engine's hot-path conversion of Lake floats: rint(x / step) as int64, checked.
+
+    NumPy only (it runs once per row group): no polars frame, and units are steps (the tick
+    index), which is what the book needs; `float_to_ticks` is the decimal-scale variant. Unlike
+    a bare `astype(int64)`, which wraps silently, a value outside int64 (a SHIB quantity at a
+    1e-9 lot) or a NaN/inf raises: neither can be applied to a book.
+
+    Raises:
+        ConfigError: `step` not > 0.
+        DataError: a non-finite value or |x / step| >= 2**63 (names `source`, `column`, the
+            first such value and its row).
+    """
+    if not step > 0:
+        raise ConfigError(f"step must be > 0, got {step}")
+    units = np.asarray(values, dtype=np.float64) / step
+    bad = ~np.isfinite(units) | (np.abs(units) >= float(2**63))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            str(source),
+            f"value not representable as int64 steps of {step!r} "
+            f"({int(bad.sum())} values, first at row {row})",
+            column,
+            f"finite, |x| < {float(2**63) * step:.6g}",
+            repr(float(np.asarray(values)[row])),
+        )
+    rounded = np.rint(units)
+    off = int(np.count_nonzero(np.abs(units - rounded) > tolerance_steps))
+    return StepUnits(rounded.astype(np.int64), off)
 
 
 def scale_metadata(scale: InstrumentScale) -> dict[str, str]:

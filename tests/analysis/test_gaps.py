@@ -83,6 +83,8 @@ class TestFaultsScenario:
             )
             assert p.crossed_episodes == truth.count(key, "stranded_level") == 2
             assert p.crossed_messages == sum(f.details["crossed_messages"] for f in stranded)
+            assert p.off_tick_prices == truth.count(key, "off_tick_price") > 0
+            assert p.off_lot_sizes == 0
             (pt,) = [t for t in truth.partitions if t.partition == key]
             # ground truth counts distinct messages; a re-send is a second message here.
             assert (p.rows, p.messages - p.duplicates) == (pt.rows, pt.messages)

@@ -26,7 +26,13 @@ from feedcheck.book.engine import (
     BookEngine,
     BookSeed,
 )
-from feedcheck.book.replay import crossed_episodes, message_starts, reconstruct_partition
+from feedcheck.book.replay import (
+    crossed_episodes,
+    iter_batches,
+    message_starts,
+    reconstruct_partition,
+    stream_partition,
+)
 from feedcheck.errors import DataError, SchemaMismatchError
 from feedcheck.lake.synthetic import (
     Scenario,
@@ -162,6 +168,45 @@ def test_crossed_episodes_and_message_starts():
     assert starts.tolist() == [0, 2, 3, 5, 6]
 
 
+def _delta_file(path: Path, prices: list[float], sizes: list[float]) -> Path:
+    """A raw book_delta_v2 file, one row per message, alternating bid/ask."""
+    n = len(prices)
+    pq.write_table(
+        pa.table({
+            "receipt_timestamp": list(range(1, n + 1)), "sequence_number": list(range(1, n + 1)),
+            "side_is_bid": [i % 2 == 0 for i in range(n)], "price": prices, "size": sizes,
+        }),
+        path,
+    )  # fmt: skip
+    return path
+
+
+def test_replay_counts_off_grid_floats_and_refuses_overflow(tmp_path):
+    """Lake floats go through `ticks.float_to_steps`: off-tick prices and off-lot sizes are
+    counted exactly (and rounded), a SHIB-sized quantity at a 1e-9 lot raises instead of wrapping
+    to a negative lot count, and a NaN price names its file and column."""
+    ok = _delta_file(
+        tmp_path / "ok.parquet",
+        [100.00, 100.05, 100.013, 100.06, 99.99],
+        [1.0, 2.0, 0.5, 0.1234567, 3.0],
+    )
+    res = reconstruct_partition(ok, 0.01, 0.001)
+    assert (res.off_tick_prices, res.off_lot_sizes) == (1, 1)
+    assert res.final.levels() == (
+        [(10001, 500), (10000, 1000), (9999, 3000)],
+        [(10005, 2000), (10006, 123)],
+    )
+    shib = _delta_file(tmp_path / "shib.parquet", [0.00001234, 0.00001235], [1.0, 9e10])
+    with pytest.raises(DataError) as err:
+        reconstruct_partition(shib, 1e-8, 1e-9)
+    assert (err.value.path, err.value.column) == (str(shib), "size")
+    assert reconstruct_partition(shib, 1e-8, 1.0).final.levels()[1] == [(1235, 90_000_000_000)]
+    nan = _delta_file(tmp_path / "nan.parquet", [100.0, float("nan")], [1.0, 1.0])
+    with pytest.raises(DataError) as err:
+        reconstruct_partition(nan, 0.01, 0.001)
+    assert (err.value.path, err.value.column) == (str(nan), "price")
+
+
 # ---- synthetic Lake data -------------------------------------------------------------------
 
 
@@ -211,6 +256,39 @@ def test_faults_crossed_messages_equal_stranded_ground_truth(faults_eth):
                 inst["sequence_number"] <= res.sequence_number[start] < inst["heal_sequence_number"]
             )
         assert res.counters.negative_sizes == 1  # the injected negative_size row
+        # Off-tick floats are counted exactly (and still applied, rounded to the nearest tick).
+        assert res.off_tick_prices == truth.count(key, "off_tick_price") > 0
+        assert res.off_lot_sizes == 0
+
+
+def test_streaming_holds_one_row_group_and_equals_the_whole_partition(faults_eth):
+    """Bounded memory: `iter_batches` never holds more than one row group plus the message
+    carried over from the previous one, and `stream_partition` (which keeps nothing) gives
+    exactly `reconstruct_partition`'s per-message outputs, top 3 included."""
+    root, sc, truth = faults_eth
+    ins, day = sc.instrument("ETH-USDT"), sc.start
+    path = _path(root, truth, f"book_delta_v2/BINANCE/ETH-USDT/{day}")
+    meta = pq.read_metadata(path)
+    group_rows = max(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+    whole = pq.read_table(path, columns=["receipt_timestamp", "sequence_number"])
+    starts = message_starts(*(whole.column(c).to_numpy() for c in whole.column_names))
+    longest = int(np.diff(starts).max())
+    assert meta.num_row_groups == 96 and longest < group_rows
+    batches = list(iter_batches(path))
+    sizes = [len(cols["size"]) for _, cols in batches]
+    assert max(sizes) <= group_rows + longest
+    assert [first for first, _ in batches] == np.cumsum([0] + sizes[:-1]).tolist()
+    assert sum(sizes) == meta.num_rows and len(batches) <= meta.num_row_groups + 1
+    engine = BookEngine(_seed(sc, "ETH-USDT"), top_n=3)
+    streamed = list(stream_partition(path, ins.tick, ins.lot, engine))
+    full = reconstruct_partition(path, ins.tick, ins.lot, seed=_seed(sc, "ETH-USDT"), top_n=3)
+    assert [b.rows for b in streamed] == sizes
+    for name in ("bid_px", "bid_lots", "ask_px", "ask_lots", "crossed", "top_bid_px",
+                 "top_ask_lots"):  # fmt: skip
+        got = np.concatenate([getattr(b.best, name) for b in streamed])
+        assert np.array_equal(got, getattr(full.best, name)), name
+    assert np.concatenate([b.first_rows for b in streamed]).tolist() == full.first_row.tolist()
+    assert engine.snapshot().levels() == full.final.levels()
 
 
 def test_faults_best_prices_equal_book_rows_where_deltas_are_fault_free(faults_eth):

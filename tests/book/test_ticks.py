@@ -18,6 +18,7 @@ from feedcheck.book.ticks import (
     SCALE_METADATA_KEY,
     InstrumentScale,
     ParseErrorKind,
+    float_to_steps,
     float_to_ticks,
     format_fixed,
     format_ticks_column,
@@ -220,3 +221,37 @@ class TestMetadata:
         )
         with pytest.raises(DataError, match="disagree"):
             read_scale(tmp_path / "l.parquet")
+
+
+class TestFloatToSteps:
+    """The engine's per-row-group conversion: rint(x / step), off-grid counted, overflow raised."""
+
+    def test_rounds_and_counts_off_step(self) -> None:
+        # 0.4 tick and 0.6 tick off (rounded to the nearest tick), an on-grid float, negative.
+        out = float_to_steps(np.array([100.004, 100.006, 2683.8, -0.02]), 0.01)
+        assert out.values.tolist() == [10000, 10001, 268380, -2]
+        assert out.values.dtype == np.int64
+        assert out.off_step == 2
+
+    def test_tick_of_five_hundredths_counts_in_steps(self) -> None:
+        out = float_to_steps(np.array([1.05, 1.07, 1.10]), 0.05)
+        assert (out.values.tolist(), out.off_step) == ([21, 21, 22], 1)
+
+    def test_shib_size_beyond_int64_raises_instead_of_wrapping(self) -> None:
+        # 9e10 SHIB at a 1e-9 lot is 9e19 lots > 2**63: astype(int64) alone would wrap silently.
+        with pytest.raises(DataError) as info:
+            float_to_steps(np.array([1.0, 9e10, 9.5e10]), 1e-9, column="size", source="s.parquet")
+        err = info.value
+        assert (err.path, err.column, err.found) == ("s.parquet", "size", "90000000000.0")
+        assert "2 values, first at row 1" in err.reason
+        assert float_to_steps(np.array([9e10]), 1.0).values.tolist() == [90_000_000_000]
+
+    def test_non_finite_raises(self) -> None:
+        for bad in (np.nan, np.inf):
+            with pytest.raises(DataError) as info:
+                float_to_steps(np.array([1.0, bad]), 0.01, column="price")
+            assert info.value.column == "price" and "first at row 1" in info.value.reason
+
+    def test_bad_step(self) -> None:
+        with pytest.raises(ConfigError):
+            float_to_steps(np.array([1.0]), 0.0)
