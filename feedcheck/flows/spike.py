@@ -73,7 +73,7 @@ def validation_spike(
 
     checks = (
         gaps_check(data, tick, lot),
-        memory_check(data, memory_budget_gib, memory_cap_gib),
+        memory_check(data, memory_budget_gib, memory_cap_gib, tick, lot),
         throughput_check(data, tick, lot),
         decimals_check(report / "decimals", decimal_speed_rows),
         io_check(data, report / "io", io_repeats),

@@ -13,7 +13,13 @@ from prefect.cache_policies import NO_CACHE
 
 from feedcheck.errors import FeedcheckError
 from feedcheck.report.criteria import CriterionResult, Status
-from feedcheck.report.spike import SpikeCheck, check_table_rows, failed_check
+from feedcheck.report.spike import (
+    FIGURES_KEY,
+    SpikeCheck,
+    check_table_rows,
+    failed_check,
+    memory_figure_rows,
+)
 
 
 def _publish(check: SpikeCheck) -> SpikeCheck:
@@ -98,17 +104,26 @@ def _as_json(result: object) -> dict:
 
 
 @task(name="spike-memory", cache_policy=NO_CACHE)
-def memory_check(data_dir: Path, budget_gib: float, cap_gib: float | None) -> SpikeCheck:
+def memory_check(
+    data_dir: Path,
+    budget_gib: float,
+    cap_gib: float | None,
+    tick: float = 0.01,
+    lot: float = 0.00001,
+) -> SpikeCheck:
     """Peak and P95 RSS of reconstruction + analyses in a child process against the budget, and
-    the same run under a hard address-space cap (memory-pressure simulation)."""
-    from feedcheck.analysis.memory import profile_memory
+    the same run under a hard address-space cap (memory-pressure simulation). The table shows
+    the figures behind the criterion: peak, P95, per phase, the 16 GiB small-host profile and
+    whether the capped run completed (and what failed if not)."""
+    from feedcheck.analysis.memory import SMALL_HOST_BUDGET_BYTES, profile_memory
 
     name = "memory P95 < budget"
+    budget = int(budget_gib * 2**30)
     try:
-        profile = profile_memory(data_dir, budget_bytes=int(budget_gib * 2**30))
+        profile = profile_memory(data_dir, budget_bytes=budget, tick=tick, lot=lot)
         capped = (
             profile_memory(
-                data_dir, budget_bytes=int(budget_gib * 2**30), cap_bytes=int(cap_gib * 2**30)
+                data_dir, budget_bytes=budget, cap_bytes=int(cap_gib * 2**30), tick=tick, lot=lot
             )
             if cap_gib
             else None
@@ -116,7 +131,13 @@ def memory_check(data_dir: Path, budget_gib: float, cap_gib: float | None) -> Sp
     except (FeedcheckError, OSError) as exc:
         get_run_logger().error("memory check could not run: %s", exc)
         return _publish(failed_check("memory", (name,), str(exc)))
-    result = {"profile": _as_json(profile), "capped": _as_json(capped) if capped else None}
+    if capped is not None and not capped.completed:
+        get_run_logger().warning("memory: the %s GiB capped run failed: %s", cap_gib, capped.error)
+    result = {
+        "profile": _as_json(profile),
+        "capped": _as_json(capped) if capped else None,
+        FIGURES_KEY: memory_figure_rows(profile, capped, SMALL_HOST_BUDGET_BYTES),
+    }
     return _publish(SpikeCheck("memory", (profile.criterion,), result))
 
 
