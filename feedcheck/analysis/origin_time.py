@@ -15,10 +15,11 @@ stream and evaluates Story 1.1's criteria. Capture data (issue 3) comes in throu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -35,7 +36,7 @@ from feedcheck.analysis.origin_time_scan import ORIGIN, RECEIVED, ClockScan
 from feedcheck.analysis.origin_time_streams import OriginTimeResult, rollup_stream
 from feedcheck.analysis.origin_time_verdict import evaluate_criteria, recommend
 from feedcheck.analysis.skew_sketch import SkewSketch
-from feedcheck.errors import CorruptFileError, DataError, SchemaMismatchError
+from feedcheck.errors import ConfigError, CorruptFileError, DataError, SchemaMismatchError
 from feedcheck.lake.layout import Partition, check_table, day_range, parse_key
 from feedcheck.lake.readers import lake_files
 from feedcheck.lake.synthetic.truth import GROUND_TRUTH_FILE
@@ -211,6 +212,142 @@ def _found_partitions(
     return found
 
 
+@dataclass(frozen=True)
+class StagingPlan:
+    """What a run over a Lake tree will analyse: the partitions found (each with its files, any
+    location a worker can read: local paths or S3 objects), the day range and the streams.
+
+    Built by `plan_staging` (a local or shared tree) or from an S3 listing (`plan_from_found`);
+    each partition is then analysed on its own (`analyse_found_partition`, anywhere: a thread, a
+    Dask worker) and `combine_partitions` folds the per-partition results into the run's result.
+    """
+
+    source: str
+    data_kind: str
+    tables: tuple[str, ...]
+    days: tuple[date, ...]
+    streams: tuple[tuple[str, str, str], ...]
+    found: dict[Partition, tuple[Any, ...]]
+
+    @property
+    def partitions(self) -> list[Partition]:
+        """Present partitions in the order `analyse_staging` visits them (stream, then day)."""
+        return sorted(self.found, key=lambda p: (p.table, p.exchange, p.symbol, p.dt))
+
+
+def plan_from_found(
+    source: str,
+    data_kind: str,
+    tables: Sequence[str],
+    found: Mapping[Partition, Sequence[Any]],
+    *,
+    exchange: str | None = None,
+    symbols: Sequence[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> StagingPlan:
+    """The plan for partitions already found (files per partition). A missing bound of the day
+    range `[start, end)` is taken from the partitions found; with both `exchange` and `symbols`
+    given every table × symbol is expected, so a stream with no file is missing on every day."""
+    dts = sorted({p.dt for p in found})
+    lo = start if start is not None else (dts[0] if dts else None)
+    hi = end if end is not None else (dts[-1] + timedelta(days=1) if dts else None)
+    days = day_range(lo, hi) if lo is not None and hi is not None and lo < hi else []
+    streams = {(p.table, p.exchange, p.symbol) for p in found}
+    if exchange is not None and symbols is not None:
+        streams |= {(t, exchange, s) for t in tables for s in symbols}
+    return StagingPlan(
+        source=source,
+        data_kind=data_kind,
+        tables=tuple(tables),
+        days=tuple(days),
+        streams=tuple(sorted(streams)),
+        found={p: tuple(files) for p, files in found.items()},
+    )
+
+
+def plan_staging(
+    root: Path | str,
+    tables: Sequence[str],
+    *,
+    exchange: str | None = None,
+    symbols: Sequence[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> StagingPlan:
+    """The plan over a Lake Hive tree on a local or shared path (see `analyse_staging`).
+
+    Raises:
+        ConfigError: a bad table, exchange, symbol or date range.
+    """
+    root = Path(root)
+    found = _found_partitions(root, tables, exchange, symbols, start, end)
+    kind = "synthetic" if (root / GROUND_TRUTH_FILE).exists() else "lake"
+    return plan_from_found(
+        str(root), kind, tables, found, exchange=exchange, symbols=symbols, start=start, end=end
+    )
+
+
+def analyse_found_partition(
+    files: Sequence[Path], partition: Partition, config: OriginTimeConfig
+) -> PartitionOriginTime:
+    """`analyse_lake_partition`, with unusable files turned into an UNREADABLE finding.
+
+    The result keeps its skew sketch (a few thousand histogram buckets, plus up to
+    `config.exact_skew_max_values` exact runs), which is all a rollup needs: no row leaves here.
+    """
+    try:
+        return analyse_lake_partition(files, partition, config)
+    except DataError as exc:
+        return unreadable_partition(partition, exc)
+
+
+def combine_partitions(
+    plan: StagingPlan,
+    results: Mapping[Partition, PartitionOriginTime],
+    config: OriginTimeConfig,
+) -> OriginTimeResult:
+    """Fold per-partition results (any order, from anywhere) into the run's `OriginTimeResult`.
+
+    Counts and holes add exactly; skew percentiles come from the merged sketches, exact while
+    the stream has at most `config.exact_skew_max_values` distinct (hour, skew) runs, else within
+    `SkewStats.relative_error` (2**-11) + 1 ns. The result does not depend on the order or the
+    place the partitions were analysed in.
+
+    Raises:
+        ConfigError: a planned partition has no result, or a result has no skew sketch.
+    """
+    partitions, rollups, missing = [], [], []
+    for table, ex, sym in plan.streams:
+        mine, gaps = [], []
+        for dt in plan.days:
+            part = Partition(check_table(table), ex, sym, dt)
+            if part not in plan.found:
+                gaps.append(dt)
+                missing.append(part.key)
+                continue
+            if part not in results:
+                raise ConfigError(f"{part.key}: planned but no result to combine")
+            mine.append(results[part])
+        stream = rollup_stream(table, ex, sym, mine, gaps, config)
+        rollups.append(replace(stream, recommendation=recommend(stream, config.thresholds)))
+        partitions += [replace(p, skew_sketch=None) for p in mine]
+    days = plan.days
+    result = OriginTimeResult(
+        source=plan.source,
+        data_kind=plan.data_kind,
+        tables=plan.tables,
+        start=days[0] if days else None,
+        end=days[-1] + timedelta(days=1) if days else None,
+        config=config,
+        partitions=tuple(sorted(partitions, key=lambda p: p.key)),
+        streams=tuple(rollups),
+        missing_partitions=tuple(sorted(missing)),
+        criteria=(),
+    )
+    return replace(result, criteria=tuple(evaluate_criteria(result)))
+
+
 def analyse_staging(
     root: Path | str,
     tables: Sequence[str],
@@ -223,6 +360,10 @@ def analyse_staging(
     on_partition: PartitionCallback | None = None,
 ) -> OriginTimeResult:
     """Analyse every partition of `tables` in a Lake Hive tree and roll them up per stream.
+
+    In one process, partition after partition: `plan_staging`, `analyse_found_partition` per
+    partition, `combine_partitions`. The flow runs the same three steps with the partitions
+    fanned out over a task runner (threads or a Dask cluster).
 
     Args:
         root: tree root holding `{table}/exchange=../symbol=../dt=../*.parquet`.
@@ -243,46 +384,11 @@ def analyse_staging(
     Raises:
         ConfigError: a bad table, exchange, symbol or date range.
     """
-    root = Path(root)
-    found = _found_partitions(root, tables, exchange, symbols, start, end)
-    dts = sorted({p.dt for p in found})
-    lo = start if start is not None else (dts[0] if dts else None)
-    hi = end if end is not None else (dts[-1] + timedelta(days=1) if dts else None)
-    days = day_range(lo, hi) if lo is not None and hi is not None and lo < hi else []
-    streams = {(p.table, p.exchange, p.symbol) for p in found}
-    if exchange is not None and symbols is not None:
-        streams |= {(t, exchange, s) for t in tables for s in symbols}
-    total, done = len(found), 0
-    partitions, rollups, missing = [], [], []
-    for table, ex, sym in sorted(streams):
-        mine, gaps = [], []
-        for dt in days:
-            part = Partition(check_table(table), ex, sym, dt)
-            if part not in found:
-                gaps.append(dt)
-                missing.append(part.key)
-                continue
-            try:
-                result = analyse_lake_partition(found[part], part, config)
-            except DataError as exc:
-                result = unreadable_partition(part, exc)
-            mine.append(result)
-            done += 1
-            if on_partition is not None:
-                on_partition(result, done, total)
-        stream = rollup_stream(table, ex, sym, mine, gaps, config)
-        rollups.append(replace(stream, recommendation=recommend(stream, config.thresholds)))
-        partitions += [replace(p, skew_sketch=None) for p in mine]
-    result = OriginTimeResult(
-        source=str(root),
-        data_kind="synthetic" if (root / GROUND_TRUTH_FILE).exists() else "lake",
-        tables=tuple(tables),
-        start=days[0] if days else None,
-        end=days[-1] + timedelta(days=1) if days else None,
-        config=config,
-        partitions=tuple(sorted(partitions, key=lambda p: p.key)),
-        streams=tuple(rollups),
-        missing_partitions=tuple(sorted(missing)),
-        criteria=(),
-    )
-    return replace(result, criteria=tuple(evaluate_criteria(result)))
+    plan = plan_staging(root, tables, exchange=exchange, symbols=symbols, start=start, end=end)
+    results: dict[Partition, PartitionOriginTime] = {}
+    todo = plan.partitions
+    for done, part in enumerate(todo, start=1):
+        results[part] = analyse_found_partition(plan.found[part], part, config)
+        if on_partition is not None:
+            on_partition(results[part], done, len(todo))
+    return combine_partitions(plan, results, config)

@@ -1,0 +1,195 @@
+"""Where a flow's partition fan-out runs: a thread pool in the flow's process, or a Dask cluster.
+
+Every heavy flow (download, origin-time, validation-spike, go-no-go) takes the same two
+parameters and hands them to this module:
+
+- `task_runner="threads"` (default): a `ThreadPoolTaskRunner` in the flow's own process.
+- `task_runner="dask"` with `dask_address="tcp://host:8786"`: the tasks run on an existing Dask
+  cluster through prefect-dask's `DaskTaskRunner`; without an address a temporary
+  `distributed.LocalCluster` (one single-threaded worker process per core) is started for the run
+  and closed after it.
+
+The runner is picked at run time (a flow parameter, so a deployment run can say
+`--param task_runner=dask --param dask_address=tcp://...`), not fixed in the `@flow` decorator:
+the flow opens it with `scale_out(...)` around its fan-out and maps its per-partition task with
+`map_partitions(...)`. Each mapped task returns a small summary (counts, sketches, manifest rows),
+so no raw row travels back to the flow; progress is stepped here, in the flow's process, as
+results arrive (a worker process cannot reach the CLI's progress bar).
+
+A parent flow that calls these flows as children (go-no-go) passes the choice down with
+`**scale_out_parameters(task_runner, dask_address)`.
+
+Workers on other hosts need the data where they can read it: a staging path shared by every
+worker (NFS, a mounted bucket), or S3 read directly with the downloader's endpoint settings
+(`origin-time` with `lake_s3=True`). Prefect reaches the workers through the serialized run
+context (API URL and settings travel with each task), so workers need the project installed and
+network access to the Prefect API, nothing else.
+
+A worker that dies mid-task (killed, out of memory) loses its tasks; Dask's scheduler resubmits
+them to a live worker (up to `distributed.scheduler.allowed-failures` times, default 3) and the
+Prefect task run is re-run under the same id, so the flow completes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
+
+from prefect import unmapped
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.tasks import Task
+
+from feedcheck.errors import ConfigError
+from feedcheck.progress import Counter
+
+TaskRunnerKind = Literal["threads", "dask"]
+#: The values of the flows' `task_runner` parameter (and of the CLI's `--task-runner`).
+TASK_RUNNERS: tuple[TaskRunnerKind, ...] = ("threads", "dask")
+#: Default `task_runner`: a thread pool in the flow's process.
+DEFAULT_TASK_RUNNER: TaskRunnerKind = "threads"
+
+R = TypeVar("R")
+
+
+def _cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def make_task_runner(
+    task_runner: str = DEFAULT_TASK_RUNNER,
+    dask_address: str | None = None,
+    *,
+    max_workers: int | None = None,
+    local_cluster_kwargs: Mapping[str, Any] | None = None,
+) -> TaskRunner:
+    """A Prefect task runner for `task_runner` in `TASK_RUNNERS` (not started).
+
+    Args:
+        task_runner: "threads" or "dask".
+        dask_address: scheduler address of an existing Dask cluster (`tcp://host:8786`); only
+            with "dask". None with "dask" starts a temporary `distributed.LocalCluster`.
+        max_workers: threads: pool size (default: the cores this process may use); dask without
+            an address: worker processes of the local cluster (default: the same). Ignored when
+            joining an existing cluster (its size is the cluster's).
+        local_cluster_kwargs: extra `LocalCluster` keywords (e.g. `memory_limit`), local only.
+
+    Raises:
+        ConfigError: an unknown runner, an address without "dask", a bad address or size.
+    """
+    if task_runner not in TASK_RUNNERS:
+        raise ConfigError(
+            f"task_runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}"
+        )
+    if max_workers is not None and max_workers < 1:
+        raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
+    workers = max_workers or _cores()
+    if task_runner == "threads":
+        if dask_address:
+            raise ConfigError("dask_address needs task_runner='dask'")
+        return ThreadPoolTaskRunner(max_workers=workers)
+
+    from prefect_dask import DaskTaskRunner  # imported only when asked for: distributed is heavy
+
+    if dask_address:
+        if "://" not in dask_address:
+            raise ConfigError(f"dask_address must look like tcp://host:8786, got {dask_address!r}")
+        if local_cluster_kwargs:
+            raise ConfigError("local_cluster_kwargs apply to a local cluster, not to dask_address")
+        return DaskTaskRunner(address=dask_address)
+    cluster = {
+        "n_workers": workers,
+        # One task per process: the analyses are numba/polars loops that hold memory per task;
+        # more partitions in flight per worker would only multiply the peak.
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        **dict(local_cluster_kwargs or {}),
+    }
+    return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+@contextmanager
+def scale_out(
+    task_runner: str = DEFAULT_TASK_RUNNER,
+    dask_address: str | None = None,
+    *,
+    max_workers: int | None = None,
+    local_cluster_kwargs: Mapping[str, Any] | None = None,
+) -> Iterator[TaskRunner]:
+    """The started runner of `make_task_runner(...)`; stopped (local cluster closed) on exit.
+
+    Use inside a flow run: tasks submitted through it are task runs of that flow."""
+    runner = make_task_runner(
+        task_runner,
+        dask_address,
+        max_workers=max_workers,
+        local_cluster_kwargs=local_cluster_kwargs,
+    )
+    with runner:
+        yield runner
+
+
+def scale_out_parameters(task_runner: str, dask_address: str | None) -> dict[str, Any]:
+    """The keyword arguments a parent flow passes to a child flow to run it on the same runner.
+
+    Raises:
+        ConfigError: as `make_task_runner` (checked here so a parent fails before any child runs).
+    """
+    if task_runner not in TASK_RUNNERS:
+        raise ConfigError(
+            f"task_runner must be one of {', '.join(TASK_RUNNERS)}, got {task_runner!r}"
+        )
+    if dask_address and task_runner != "dask":
+        raise ConfigError("dask_address needs task_runner='dask'")
+    return {"task_runner": task_runner, "dask_address": dask_address}
+
+
+def map_partitions(
+    runner: TaskRunner,
+    task: Task[..., R],
+    mapped: Mapping[str, Sequence[Any]],
+    fixed: Mapping[str, Any] | None = None,
+    *,
+    progress: Counter | None = None,
+    describe: Callable[[R], str] | None = None,
+) -> list[R]:
+    """Run `task` once per item of the `mapped` sequences (all the same length) on `runner`.
+
+    Args:
+        mapped: parameter name → one value per task run (e.g. partitions and their files).
+        fixed: parameter name → the same value for every run (config, source, ...).
+        progress: stepped in this process as each result arrives, with `describe(result)`.
+
+    Returns:
+        The results in the order of `mapped` (whatever order they finished in).
+
+    Raises:
+        The first failed task's exception, once every task has settled (no task is abandoned
+        half-way, so files they write are complete or absent).
+    """
+    lengths = {len(v) for v in mapped.values()}
+    if len(lengths) > 1:
+        raise ConfigError(f"mapped parameters differ in length: {sorted(lengths)}")
+    if not mapped or lengths == {0}:
+        return []
+    parameters: dict[str, Any] = {name: list(values) for name, values in mapped.items()}
+    parameters.update({name: unmapped(value) for name, value in (fixed or {}).items()})
+    futures: list[PrefectFuture[R]] = list(runner.map(task, parameters))
+    index = {id(f): i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    failed: list[tuple[int, BaseException]] = []
+    for future in as_completed(futures):
+        i = index[id(future)]
+        try:
+            results[i] = future.result()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the others settle
+            failed.append((i, exc))
+            continue
+        if progress is not None:
+            progress.step(describe(results[i]) if describe else "")
+    if failed:
+        raise min(failed, key=lambda f: f[0])[1]
+    return results

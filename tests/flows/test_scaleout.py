@@ -1,0 +1,158 @@
+"""Scale-out (issue 8): the origin-time flow on a real 2-worker `distributed.LocalCluster` gives the
+thread pool's result, and a worker killed mid-run does not stop the flow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from distributed import Client, LocalCluster, get_task_stream
+
+from feedcheck.analysis.origin_time_streams import OriginTimeResult
+from feedcheck.errors import ConfigError
+from feedcheck.flows.origin_time import origin_time
+from feedcheck.flows.runners import make_task_runner, scale_out_parameters
+from feedcheck.lake.synthetic import generate_dataset, load_builtin_scenario
+
+DAYS = 4
+
+
+@pytest.fixture(scope="module")
+def month_like_tree(tmp_path_factory):
+    """The `faults` scenario stretched to 4 days (2 symbols × 3 tables × 4 days, minus one missing
+    and one empty partition, plus one corrupt file): 23 partitions to fan out."""
+    base = load_builtin_scenario("faults")
+    scenario = replace(
+        base,
+        end=base.start + timedelta(days=DAYS),
+        hours_per_day=0.05,
+        missing_partitions=("trades/BINANCE/ETH-USDT/2024-04-03",),
+        empty_partitions=("book/BINANCE/BTC-USDT/2024-04-02",),
+    )
+    root = tmp_path_factory.mktemp("scaleout-lake")
+    generate_dataset(scenario, root)
+    corrupt = next(
+        (root / "book_delta_v2").glob("exchange=BINANCE/symbol=ETH-USDT/dt=2024-04-04/*")
+    )
+    corrupt.write_bytes(corrupt.read_bytes()[:200])
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real two-worker cluster of single-threaded worker processes (nannies restart them)."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as c:
+        yield c
+
+
+def _same(a: OriginTimeResult, b: OriginTimeResult) -> None:
+    assert a.partitions == b.partitions
+    assert a.streams == b.streams
+    assert a.missing_partitions == b.missing_partitions
+    assert a.criteria == b.criteria
+    assert a.to_json() | {"config": None} == b.to_json() | {"config": None}
+
+
+def _run(tree, tmp_path, name, **runner) -> OriginTimeResult:
+    return origin_time(
+        staging_dir=str(tree), report_dir=str(tmp_path / name), max_workers=2, **runner
+    )
+
+
+@pytest.fixture(scope="module")
+def thread_pool_result(month_like_tree, tmp_path_factory) -> OriginTimeResult:
+    return _run(month_like_tree, tmp_path_factory.mktemp("threads"), "threads")
+
+
+def test_dask_cluster_gives_the_thread_pool_result(
+    month_like_tree, thread_pool_result, cluster, tmp_path
+):
+    threads = thread_pool_result
+    with Client(cluster) as client, get_task_stream(client) as stream:
+        dask = _run(
+            month_like_tree,
+            tmp_path,
+            "dask",
+            task_runner="dask",
+            dask_address=cluster.scheduler_address,
+        )
+    # one task per present partition, spread over both workers (processes other than this one)
+    ran = [t for t in stream.data if t["key"].startswith("analyse_origin_time_partition")]
+    assert len({t["key"] for t in ran}) == 23
+    assert {t["worker"] for t in ran} == set(cluster.scheduler_info["workers"])
+    assert len(threads.partitions) == 23
+    assert {p.status.value for p in threads.partitions} == {"ok", "empty", "unreadable"}
+    assert threads.missing_partitions == ("trades/BINANCE/ETH-USDT/2024-04-03",)
+    assert all(s.skew.exact for s in dask.streams)
+    _same(threads, dask)
+
+
+def test_killed_worker_is_retried_and_the_flow_completes(
+    month_like_tree, thread_pool_result, cluster, tmp_path
+):
+    with Client(cluster) as client:
+        before = client.run(os.getpid)
+        killed: list[int] = []
+
+        def kill_first_busy_worker() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                busy = [w for w, keys in client.processing().items() if keys]
+                if busy:
+                    os.kill(before[busy[0]], signal.SIGKILL)
+                    killed.append(before[busy[0]])
+                    return
+                time.sleep(0.005)
+
+        killer = threading.Thread(target=kill_first_busy_worker)
+        killer.start()
+        result = _run(
+            month_like_tree,
+            tmp_path,
+            "killed",
+            task_runner="dask",
+            dask_address=cluster.scheduler_address,
+        )
+        killer.join()
+        client.wait_for_workers(2, timeout=60)
+        after = client.run(os.getpid)
+        log = client.run_on_scheduler(
+            lambda dask_scheduler: [
+                (str(e[0]), e[1], e[2], e[4])
+                for e in dask_scheduler.transition_log
+                if str(e[0]).startswith("analyse_origin_time_partition")
+            ]
+        )
+    # the task the dead worker held was released by the scheduler's worker cleanup, resubmitted,
+    # and finished on a live worker
+    lost = {
+        key
+        for key, start, finish, why in log
+        if (start, finish) == ("processing", "released") and "worker" in why
+    }
+    assert lost and all(
+        any(k == key and finish == "memory" for k, _, finish, _ in log) for key in lost
+    )
+    assert len(killed) == 1
+    assert killed[0] not in after.values()  # the nanny started a fresh worker process
+    _same(thread_pool_result, result)
+
+
+def test_runner_choice_is_checked():
+    with pytest.raises(ConfigError, match="task_runner must be one of"):
+        make_task_runner("processes")
+    with pytest.raises(ConfigError, match="needs task_runner='dask'"):
+        make_task_runner("threads", "tcp://127.0.0.1:8786")
+    with pytest.raises(ConfigError, match="tcp://host:8786"):
+        make_task_runner("dask", "127.0.0.1:8786")
+    assert scale_out_parameters("dask", "tcp://h:1") == {
+        "task_runner": "dask",
+        "dask_address": "tcp://h:1",
+    }
