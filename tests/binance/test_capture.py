@@ -20,7 +20,8 @@ import orjson
 import pytest
 
 from feedcheck.binance.capture import CaptureConfig, CaptureSession, CaptureSummary
-from feedcheck.binance.capture_limits import backoff
+from feedcheck.binance.capture_config import CaptureProgress
+from feedcheck.binance.capture_limits import ConnectLimiter, backoff
 from feedcheck.binance.market import snapshot_body
 from feedcheck.binance.rawrecord import RawRecord, ReadIssue
 from feedcheck.binance.recording import read_feedcheck
@@ -78,11 +79,20 @@ def kinds(recs: list[RawRecord]) -> list[str]:
 
 
 class Run:
-    """A capture running in the background against `sim`, stopped by `finish()`."""
+    """A capture running in the background against `sim`, stopped by `finish()`. Every progress
+    report it makes is kept in `progress`."""
 
-    def __init__(self, sim: Simulator, out_dir: Path, backoff_factory=fast_backoff, **kw) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        out_dir: Path,
+        backoff_factory=fast_backoff,
+        limiter: ConnectLimiter | None = None,
+        **kw,
+    ) -> None:
         self.sim = sim
         self.out_dir = out_dir
+        self.progress: list[CaptureProgress] = []
         config = CaptureConfig(
             symbols=(SYMBOL,),
             duration_s=60.0,
@@ -93,7 +103,13 @@ class Run:
             **kw,
         )
         self.stop = asyncio.Event()
-        self.session = CaptureSession(config, backoff=backoff_factory, stop=self.stop)
+        self.session = CaptureSession(
+            config,
+            backoff=backoff_factory,
+            limiter=limiter,
+            stop=self.stop,
+            on_progress=self.progress.append,
+        )
         self.task: asyncio.Task[CaptureSummary] | None = None
 
     async def start(self, connections: int = 1) -> Run:
@@ -138,6 +154,27 @@ class Run:
             return await self.task
 
 
+def depth_levels_sent(sim: Simulator) -> int:
+    """Bid + ask levels of every depth frame the simulator sent."""
+    return sum(
+        len(d["b"]) + len(d["a"])
+        for d in map(_data, sent_frames(sim))
+        if d.get("e") == "depthUpdate"
+    )
+
+
+class RecordingLimiter(ConnectLimiter):
+    """The production limiter, keeping the monotonic time of every attempt it recorded."""
+
+    def __init__(self, max_connects: int, window_s: float) -> None:
+        super().__init__(max_connects, window_s)
+        self.attempt_times: list[float] = []
+
+    def record(self, now: float) -> None:
+        self.attempt_times.append(now)
+        super().record(now)
+
+
 def _data(frame: bytes) -> dict:
     return orjson.loads(frame)["data"]
 
@@ -180,6 +217,34 @@ class TestHealthy:
         [rest] = sim.log.rest_responses(SYMBOL)
         assert snapshot.json()["lastUpdateId"] == rest.last_update_id
         assert (rest.limit, summary.snapshots) == (5000, 1)
+
+    async def test_progress_reports_counts_levels_and_update_id(
+        self, simulator_config, tmp_path, caplog
+    ):
+        caplog.set_level("INFO", logger="feedcheck.binance.capture")
+        async with Simulator(simulator_config()) as sim:
+            run = await Run(sim, tmp_path).start()
+            await run.tick(20)
+            sent = sent_frames(sim)
+            # The next report after the last frame was recorded carries every count.
+            await wait_until(lambda: bool(run.progress) and run.progress[-1].frames == len(sent),
+                             "a progress report with every frame")  # fmt: skip
+            last = run.progress[-1]
+            levels = depth_levels_sent(sim)
+            last_id = sim.model(SYMBOL).last_update_id
+            summary = await run.finish()
+        depth_sent = len(sim.log.frames(kind=FrameKind.DEPTH))
+        trades_sent = len(sim.log.frames(kind=FrameKind.TRADE))
+        assert (last.depth_events, last.trades, last.levels) == (depth_sent, trades_sent, levels)
+        assert (last.gaps, last.resyncs, last.reconnects, last.snapshots) == (0, 0, 0, 1)
+        assert last.last_update_id == {SYMBOL: last_id}
+        assert last.levels_per_s >= 0 and last.bytes_written >= 0
+        # Reports are cumulative, and each one is also a log line.
+        assert [p.frames for p in run.progress] == sorted(p.frames for p in run.progress)
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("capture: ")]
+        assert len(lines) >= len(run.progress) > 0
+        assert f"{len(sent)} frames, {depth_sent} depth, {trades_sent} trades" in lines[-1]
+        assert summary.levels == levels and summary.bytes_written > 0
 
 
 class TestDepthFaults:
@@ -262,6 +327,49 @@ class TestConnectionFaults:
         ]  # fmt: skip
         assert sum(b'"!serverShutdown"' in f for f in frames_of(recs)) == 1
         assert (summary.reconnects, summary.per_symbol[SYMBOL].syncs) == (1, 2)
+
+    @pytest.mark.parametrize(
+        ("healthy_after_s", "series_used"), [(3600.0, 1), (0.0, 3)], ids=["unhealthy", "healthy"]
+    )
+    async def test_reconnects_take_the_backoff_within_the_connect_limit(
+        self, simulator_config, tmp_path, healthy_after_s: float, series_used: int
+    ):
+        # Three cuts, each 4 events after the last reconnect; 2 connects per 1 s window.
+        cuts = FaultSpec("disconnect", symbol=SYMBOL, at_event=3, times=3, every_events=4)
+        draws: list[tuple[int, float]] = []
+        series = itertools.count()
+
+        def recorded_backoff() -> Iterator[float]:
+            number = next(series)
+            for delay in fast_backoff():
+                draws.append((number, delay))
+                yield delay
+
+        limiter = RecordingLimiter(max_connects=2, window_s=1.0)
+        async with Simulator(simulator_config(scenario=scenario(cuts))) as sim:
+            run = await Run(sim, tmp_path, backoff_factory=recorded_backoff, limiter=limiter,
+                            healthy_after_s=healthy_after_s).start()  # fmt: skip
+            for connections in (2, 3, 4):
+                await run.tick(3)
+                await sim.advance(1)  # the cut
+                await wait_until(lambda n=connections: len(sim.log.connections) == n, "reconnected")
+            await run.tick(3)
+            assert run.book_matches_exchange()
+            summary = await run.finish()
+        assert len(sim.log.faults_of("disconnect")) == 3
+        assert (summary.reconnects, summary.per_symbol[SYMBOL].syncs) == (3, 4)
+        assert frames_of(records(tmp_path)[0]) == sent_frames(sim)
+        # Only the socket loop drew delays (no REST retry happened): one per reconnect. Without
+        # a healthy connection they continue one series (random first, then exponential); a
+        # healthy one restarts the series, so each reconnect takes a first, random, delay.
+        first_three = list(itertools.islice(fast_backoff(), 3))
+        expected = first_three if series_used == 1 else [first_three[0]] * 3
+        assert [delay for _, delay in draws] == expected
+        assert len({number for number, _ in draws}) == series_used
+        # Never more than 2 attempts in any 1 s: the third waited for the first to age out.
+        times = limiter.attempt_times
+        assert len(times) == 4
+        assert all(later - earlier >= 1.0 for earlier, later in zip(times, times[2:], strict=False))
 
     async def test_pong_keeps_the_connection_past_the_pong_timeout(
         self, simulator_config, tmp_path
@@ -360,6 +468,26 @@ class TestLoadAndShutdown:
         assert after_gaps <= {"snapshot", "disconnect"} and "snapshot" in after_gaps
         assert synced_after
         assert summary.gaps == summary.overflow_gaps + summary.per_symbol[SYMBOL].gaps
+
+    async def test_a_full_queue_holds_the_reader_back_and_loses_nothing(
+        self, simulator_config, tmp_path
+    ):
+        burst = FaultSpec("burst", symbol=SYMBOL, at_event=3, factor=50, duration_s=3.0)
+        async with Simulator(simulator_config(scenario=scenario(burst))) as sim:
+            # The same 8-frame queue as above, but the reader may wait for room (back-pressure).
+            run = await Run(sim, tmp_path, queue_max_frames=8, queue_full_wait_s=SIM_WAIT_S).start()
+            await run.tick(3)
+            await sim.advance(30)  # 1500 events at once
+            await run.settle()
+            await run.tick(3)
+            assert run.book_matches_exchange()
+            summary = await run.finish()
+        recs, issues = records(tmp_path)
+        assert issues == [] and "gap" not in kinds(recs)
+        assert frames_of(recs) == sent_frames(sim)  # byte for byte, in order
+        assert len(sim.log.frames(kind=FrameKind.DEPTH)) == 3 + 1500 + 3
+        assert (summary.frames_dropped, summary.overflow_gaps, summary.gaps) == (0, 0, 0)
+        assert run.session._queue.peak_frames == 8  # it was full, and never beyond its bound
 
     async def test_stop_at_duration_finalises_the_files(self, simulator_config, tmp_path):
         config = simulator_config(manual_clock=False, time_scale=20)
