@@ -390,7 +390,19 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
     return out
 
 
-def _run_go_no_go(json_out: Path | None, **params: object) -> None:
+def _print_staged(staging: Path) -> None:
+    """The download's manifest summary and schema findings, read back from what it wrote."""
+    from feedcheck.flows.download import FAILURE_CASES_FILE, MANIFEST_FILE
+    from feedcheck.report.download import print_summary, staged_run
+
+    if (staging / MANIFEST_FILE).is_file():
+        print_summary(
+            Console(),
+            staged_run(staging / MANIFEST_FILE, staging / FAILURE_CASES_FILE, validated=True),
+        )
+
+
+def _run_go_no_go(json_out: Path | None, staging: Path | None = None, **params: object) -> None:
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.go_no_go import go_no_go as go_no_go_flow
     from feedcheck.report.go_no_go_render import print_go_no_go
@@ -400,6 +412,8 @@ def _run_go_no_go(json_out: Path | None, **params: object) -> None:
             report = go_no_go_flow(**params)
     except FeedcheckError as exc:
         _fail(str(exc))
+    if staging is not None:
+        _print_staged(staging)
     print_go_no_go(Console(), report)
     console.print(f"report: {report.report_dir}/report.md (and report.json, PNGs)", highlight=False)
     _write_json(json_out, report.to_json())
@@ -461,6 +475,7 @@ def go_no_go(
     → validate-capture and judge every criterion; GO only when all pass."""
     _run_go_no_go(
         json_out,
+        staging=staging if download and not (demo or reuse) else None,
         demo=demo,
         reuse=reuse,
         start=_parse_day(start, "--start") if start else None,
@@ -512,6 +527,7 @@ def demo(
     marker.write_text("written by `feedcheck demo`; the next demo run replaces this folder\n")
     _run_go_no_go(
         json_out,
+        staging=out / "staging",
         demo=True,
         demo_scenario=scenario,
         spike_hours=spike_hours,

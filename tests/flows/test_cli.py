@@ -140,3 +140,36 @@ def test_export_capture_then_origin_time_on_the_real_recording(tmp_path):
         "book_delta_v2/BINANCE/ETH-USDT": "vendor clock sync needed",
         "trades/BINANCE/ETH-USDT": "vendor clock sync needed",
     }
+
+
+def test_go_no_go_reuse_with_nothing_to_reuse_is_all_unknown(tmp_path):
+    out = tmp_path / "report.json"
+    result = runner.invoke(
+        app,
+        ["go-no-go", "--reuse", "--reports-dir", str(tmp_path / "reports"), "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["verdict"] == "NO-GO"
+    assert report["counts"] == {"PASS": 0, "FAIL": 0, "UNKNOWN": 11}
+    assert {s["status"] for s in report["steps"]} == {"missing"}
+    assert "verdict: NO-GO" in result.output
+
+
+def test_go_no_go_rejects_a_bad_threshold_in_one_line(tmp_path):
+    result = runner.invoke(app, ["go-no-go", "--reuse", "--threshold", "memory=lots"])
+    assert result.exit_code == 2
+    assert "--threshold 'memory=lots' is not NAME=NUMBER" in result.output
+    result = runner.invoke(
+        app, ["go-no-go", "--reuse", "--reports-dir", str(tmp_path), "--threshold", "memory=1"]
+    )
+    assert result.exit_code == 2
+    assert "unknown go/no-go threshold memory" in result.output
+
+
+def test_demo_never_replaces_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds files that feedcheck demo did not write" in result.output
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
