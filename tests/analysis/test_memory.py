@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from feedcheck.analysis.peak_rss import peak_rss_bytes, reset_peak_rss
 from feedcheck.errors import ConfigError, DataError
 from feedcheck.lake.synthetic import Rates, Scenario, generate_dataset
 from feedcheck.report.criteria import Status
+from feedcheck.report.spike import memory_figure_rows
 
 PHASES = ["startup", "reconstruct", "origin_time", "duckdb"]
 
@@ -87,15 +89,49 @@ def test_criterion_edges() -> None:
     )
 
 
-def test_capped_run_too_small_reports_child_error(small_root: Path) -> None:
+@pytest.fixture(scope="module")
+def capped_64mib(small_root: Path) -> MemoryProfile:
     # 64 MiB of address space cannot even map the interpreter's imports of numpy/polars.
-    capped = profile_memory(small_root, cap_bytes=64 * MIB)
+    return profile_memory(small_root, cap_bytes=64 * MIB)
+
+
+def test_capped_run_too_small_reports_child_error(capped_64mib: MemoryProfile) -> None:
+    capped = capped_64mib
     assert capped.completed is False
     assert capped.cap_bytes == 64 * MIB
     assert capped.error is not None and capped.error != ""
     assert capped.rows is None
     assert capped.criterion.status is Status.UNKNOWN
     assert [p.name for p in capped.phases] == []
+
+
+def test_figure_rows_report_phases_small_host_and_what_failed_under_the_cap(
+    profile: MemoryProfile, capped_64mib: MemoryProfile
+) -> None:
+    rows = memory_figure_rows(profile, capped_64mib, SMALL_HOST_BUDGET_BYTES)
+    assert [r["criterion"] for r in rows] == [
+        "peak RSS", "P95 RSS", *(f"phase {p}" for p in PHASES), "small host: P95 < 16 GiB",
+        "hard cap 0.0625 GiB rerun",
+    ]  # fmt: skip
+    by = {r["criterion"]: r for r in rows}
+    assert by["peak RSS"]["value"] == f"{profile.peak_bytes / MIB:.0f}"
+    assert by["P95 RSS"]["value"] == f"{profile.p95_bytes / MIB:.0f}"
+    assert by["small host: P95 < 16 GiB"]["status"] == "PASS"
+    failed = by["hard cap 0.0625 GiB rerun"]
+    assert failed["status"] == "failed"
+    assert failed["evidence"] == (
+        "did not complete under RLIMIT_AS 0.0625 GiB, DuckDB memory_limit 32 MB: "
+        f"{capped_64mib.error}; phases finished: none"
+    )
+    assert all(r["status"] is None for r in rows[: 2 + len(PHASES)])
+    # A run at or over 16 GiB fails the small-host profile; a capped run that completes says so.
+    big = dataclasses.replace(profile, p95_bytes=SMALL_HOST_BUDGET_BYTES, peak_bytes=17 * GIB)
+    ok_cap = dataclasses.replace(profile, cap_bytes=4 * GIB)
+    rows = memory_figure_rows(big, ok_cap, SMALL_HOST_BUDGET_BYTES)
+    assert rows[-2]["status"] == "FAIL" and rows[-2]["value"] == "16384"
+    assert (rows[-1]["criterion"], rows[-1]["status"]) == ("hard cap 4 GiB rerun", "completed")
+    assert rows[-1]["evidence"].startswith("completed under RLIMIT_AS 4 GiB, DuckDB memory_limit")
+    assert len(memory_figure_rows(profile, None, SMALL_HOST_BUDGET_BYTES)) == 3 + len(PHASES)
 
 
 def test_bad_arguments(small_root: Path, tmp_path: Path) -> None:

@@ -29,8 +29,20 @@ def test_spike_on_generated_data_writes_json_and_one_table_per_check(tmp_path):
     assert all(c.error is None for c in result.checks)
     for check in result.checks:
         table = Artifact.get(f"spike-{check.name}")
-        assert table is not None and len(json.loads(table.data)) == len(check.criteria)
-    assert "Technical validation spike" in Artifact.get("validation-spike").data
+        figures = check.result.get("figures") or []
+        assert table is not None and len(json.loads(table.data)) == len(check.criteria) + len(
+            figures
+        )
+    # The memory table shows the figures behind its criterion, the capped rerun included.
+    memory = json.loads(Artifact.get("spike-memory").data)
+    assert [r["criterion"] for r in memory] == [
+        "memory P95 < budget", "peak RSS", "P95 RSS", "phase startup", "phase reconstruct",
+        "phase origin_time", "phase duckdb", "small host: P95 < 16 GiB", "hard cap 4 GiB rerun",
+    ]  # fmt: skip
+    assert memory[-1]["status"] == "completed" and memory[-2]["status"] == "PASS"
+    markdown = Artifact.get("validation-spike").data
+    assert "Technical validation spike" in markdown
+    assert "## memory: figures" in markdown and "| hard cap 4 GiB rerun | completed |" in markdown
 
 
 def test_a_check_that_cannot_run_is_unknown_not_pass(tmp_path):
