@@ -101,7 +101,7 @@ def test_go_no_go_runs_as_a_deployment_on_a_worker(server, tmp_path):
     artifact = server.latest_artifact("go-no-go")
     assert artifact["flow_run_id"] == run_id
     assert artifact["type"] == "markdown"
-    assert artifact["data"].startswith("# ⛔ Epic 1 go/no-go: **NO-GO")
+    assert artifact["data"].startswith("# Epic 1 go/no-go: **NO-GO")
     assert artifact["data"].count("](data:image/png;base64,") == 4
     report = json.loads((report_dir / "report.json").read_text())
     assert len(report["criteria"]) == 11

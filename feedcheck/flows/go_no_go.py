@@ -126,12 +126,16 @@ def write_report_task(report: GoNoGoReport, folder: Path, plots: dict[str, Path]
 
 
 def _provenance(
-    evidence: Evidence, lake: str, captures: str, capture_dir: Path | None
+    evidence: Evidence, lake: str, captures: str, capture_dir: Path | None, demo: bool
 ) -> dict[str, Any]:
     origin = evidence.origin_time
     out: dict[str, Any] = {"Lake data": lake}
-    if origin is not None:
+    if demo:
+        out["Lake data kind"] = "synthetic"
+    elif origin is not None:
+        # "synthetic" when the staged tree holds a generator's ground truth, else "lake"
         out["Lake data kind"] = origin.data_kind
+    if origin is not None:
         out["exchanges"] = ", ".join(sorted({s.exchange for s in origin.streams})) or "-"
         out["symbols"] = ", ".join(sorted({s.symbol for s in origin.streams})) or "-"
         out["days"] = f"{origin.start} to {origin.end} (end exclusive)" if origin.start else "-"
@@ -232,7 +236,7 @@ def go_no_go(
     report = evaluate(
         evidence,
         limits,
-        provenance=_provenance(evidence, lake_text, capture_text, captures_at),
+        provenance=_provenance(evidence, lake_text, capture_text, captures_at, demo),
         machine=machine_info(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         report_dir=str(folder),

@@ -53,20 +53,18 @@ def headline(report: GoNoGoReport) -> str:
 
 
 def _link(report: GoNoGoReport, c: EpicCriterion) -> str:
+    """The child run behind a criterion: a link to its page in the UI when the address is known
+    (its JSON file is listed under Runs)."""
     step = next((s for s in report.steps if s.step is c.step), None)
-    parts = []
     if step is not None and step.ui_url:
-        parts.append(f"[{c.step.value} run]({step.ui_url})")
-    if step is not None and step.result_path:
-        parts.append(f"`{step.result_path}`")
-    return " ".join(parts) or c.step.value
+        return f"[{c.step.value}]({step.ui_url})"
+    return c.step.value
 
 
 def go_no_go_markdown(report: GoNoGoReport, images: Mapping[str, str] | None = None) -> str:
     """The whole report; `images` maps a caption to a PNG data URI (drawn by both Prefect UIs)."""
-    mark = "✅" if report.verdict == GO else "⛔"
     lines = [
-        f"# {mark} Epic 1 go/no-go: **{headline(report)}**",
+        f"# Epic 1 go/no-go: **{headline(report)}**",
         "",
         "GO only when every criterion passes; a criterion without evidence is UNKNOWN.",
         "",

@@ -61,7 +61,7 @@ def test_demo_writes_the_report_and_the_artifacts(demo_run):
     report, folder = demo_run
     assert json.loads((folder / "report.json").read_text()) == report.to_json()
     markdown = (folder / "report.md").read_text()
-    assert markdown.startswith("# ⛔ Epic 1 go/no-go: **NO-GO")
+    assert markdown.startswith("# Epic 1 go/no-go: **NO-GO")
     assert (folder / "go-no-go-headroom.png").is_file()
     assert len(list(folder.glob("plot-*.png"))) == 3  # Story 1.1's plots
     assert (folder / "origin-time/origin_time.json").is_file()
@@ -70,7 +70,7 @@ def test_demo_writes_the_report_and_the_artifacts(demo_run):
 
     artifact = Artifact.get("go-no-go")
     assert artifact is not None and artifact.type == "markdown"
-    assert artifact.data.startswith("# ⛔ Epic 1 go/no-go: **NO-GO")
+    assert artifact.data.startswith("# Epic 1 go/no-go: **NO-GO")
     assert artifact.data.count("](data:image/png;base64,") == 4  # headroom + 3 Story 1.1 plots
     table = Artifact.get("go-no-go-criteria")
     assert table is not None

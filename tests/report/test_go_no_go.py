@@ -302,7 +302,7 @@ class TestReport:
 
     def test_markdown_leads_with_the_verdict_and_has_every_criterion(self, report):
         md = go_no_go_markdown(report, {"headroom": "data:image/png;base64,AAAA"})
-        assert md.splitlines()[0] == "# ⛔ Epic 1 go/no-go: **NO-GO (9 PASS · 1 FAIL · 1 UNKNOWN)**"
+        assert md.splitlines()[0] == "# Epic 1 go/no-go: **NO-GO (9 PASS · 1 FAIL · 1 UNKNOWN)**"
         assert all(f"| {c.result.name} |" in md for c in report.criteria)
         assert "![headroom](data:image/png;base64,AAAA)" in md
         assert [r["status"] for r in go_no_go_table_rows(report)] == [
@@ -318,7 +318,7 @@ class TestReport:
     def test_files_are_written_and_read_back(self, report, tmp_path):
         files = write_report(report, tmp_path, report_images(report, {}))
         assert json.loads(files["json"].read_text()) == report.to_json()
-        assert files["markdown"].read_text().startswith("# ⛔ Epic 1 go/no-go")
+        assert files["markdown"].read_text().startswith("# Epic 1 go/no-go")
         png = tmp_path / "go-no-go-headroom.png"
         assert png.read_bytes().startswith(PNG_SIGNATURE)
         assert not list(tmp_path.glob("*.part"))
