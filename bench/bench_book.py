@@ -68,6 +68,9 @@ def _plain_dict(seed: BookSeed, side, px, lots, starts) -> float:
     return time.perf_counter() - t0
 
 
+#: DESIGN.md targets: level updates/s on one core, and the ratio to Lake's OrderBookUpdater.
+TARGET_RATE = 10e6
+TARGET_VS_LAKEAPI = 3.0
 #: Rows given to OrderBookUpdater: None = the whole hour, else a prefix cut at the next group end
 #: (its rate is measured on those rows, nothing extrapolated).
 LAKEAPI_ROWS: int | None = None
@@ -118,7 +121,7 @@ def _lakeapi_peer(
         import lakeapi.orderbook  # noqa: F401
     except ImportError:
         return [
-            "peer: lakeapi OrderBookUpdater: not installed (bench-only extra, lead to decide)"
+            "peer: lakeapi OrderBookUpdater: not installed (the bench extra; `make bench` installs it)"
         ], None
     # Cut at a received_time group boundary so its last group is whole.
     bounds = np.append(np.flatnonzero(recv_ns[1:] != recv_ns[:-1]) + 1, len(recv_ns))
@@ -139,9 +142,10 @@ def _lakeapi_peer(
     lines = [
         f"peer: lakeapi {_lakeapi_version()} OrderBookUpdater on {n:,} of {len(recv_ns):,} rows "
         f"({len(ends):,} received_time groups), seeded, process_next_update + get_bests",
-        f"lakeapi_orderbookupdater_throughput: {n / lake_s / 1e6:.2f} M updates/s",
-        f"lakeapi_bests_agree: {'no' if differ else 'yes'} ({len(ends):,} groups"
-        + (f", {differ} differ)" if differ else ")"),
+        f"lakeapi_orderbookupdater_throughput: {n / lake_s / 1e6:.2f} M level updates/s",
+        f"lakeapi_bests_agree: {'no' if differ else 'yes'}",
+        f"lakeapi_groups_compared: {len(ends)} groups",
+        f"lakeapi_groups_differ: {differ} groups",
     ]
     return lines, lake_s / n
 
@@ -182,22 +186,32 @@ def main() -> None:
         side_l, px_l, lots_l, starts_l = side.tolist(), px.tolist(), lots.tolist(), starts.tolist()
         sorted_s = _sorted_dict(seed, side_l, px_l, lots_l, starts_l)
         dict_s = _plain_dict(seed, side_l, px_l, lots_l, starts_l)
+    # DESIGN.md format: one `name: value unit` line per figure, ratios as `name: 3.4 x`; the
+    # `machine:`, `data:` and `peer:` lines say what ran where.
+    engine_rate = rows / engine_s
     print(f"machine: {describe()}")
     print(f"data: synthetic book_delta_v2, 1 h at {SCENARIO.rates.delta_rows_per_hour:,.0f} rows/h, "
           f"{rows:,} rows, {msgs:,} messages, {len(seed.bid_px) + len(seed.ask_px)} seed levels")  # fmt: skip
+    print("peer: sortedcontainers.SortedDict per side, best via peekitem, same rows, same process")
+    print("peer: plain dict per side, best via max()/min(), same rows, same process")
     for line in lake_lines:
         print(line)
-    print(f"book_engine_throughput: {rows / engine_s / 1e6:.2f} M level updates/s")
+    print(f"book_engine_throughput: {engine_rate / 1e6:.2f} M level updates/s")
     print(f"book_engine_ns_per_update: {engine_s / rows * 1e9:.1f} ns")
-    print(f"book_engine_stream_file_throughput: {rows / stream_s / 1e6:.2f} M rows/s "
-          f"({res.row_groups} row groups, read + decode + apply)")  # fmt: skip
+    print(f"book_engine_stream_file_throughput: {rows / stream_s / 1e6:.2f} M rows/s")
+    print(f"book_engine_stream_row_groups: {res.row_groups} row groups")
     print(f"book_decode_throughput: {rows / decode_s / 1e6:.2f} M rows/s")
     print(f"sorteddict_book_throughput: {rows / sorted_s / 1e6:.2f} M level updates/s")
     print(f"dict_book_throughput: {rows / dict_s / 1e6:.2f} M level updates/s")
     print(f"engine_vs_sorteddict: {sorted_s / engine_s:.1f} x")
     print(f"engine_vs_dict: {dict_s / engine_s:.1f} x")
+    print(f"book_engine_target_10m_per_s: {'PASS' if engine_rate >= TARGET_RATE else 'FAIL'}")
     if lake_s_per_row is not None:
-        print(f"engine_vs_lakeapi: {lake_s_per_row / (engine_s / rows):.1f} x (per update)")
+        ratio = lake_s_per_row / (engine_s / rows)  # per level update: lakeapi may run a prefix
+        print(f"engine_vs_lakeapi: {ratio:.1f} x")
+        print(f"engine_target_3x_lakeapi: {'PASS' if ratio >= TARGET_VS_LAKEAPI else 'FAIL'}")
+    else:
+        print("engine_target_3x_lakeapi: UNKNOWN")
     print(f"book_crossed_messages: {res.crossed_messages} messages")
     print(f"peak_rss: {peak_rss_mib():.0f} MiB")
 

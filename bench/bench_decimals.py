@@ -7,6 +7,8 @@ mismatches per storage path and the verdicts of `feedcheck.analysis.decimals`.
 
 from __future__ import annotations
 
+import re
+
 from bench.machine import describe, peak_rss_mib
 from feedcheck.analysis.decimals import run_decimals_check
 
@@ -20,6 +22,7 @@ def main() -> None:
     print(
         f"data: {ROWS:,} BTC-like prices, Decimal(18, 8) vs int64 ticks; 4 instruments round trip"
     )
+    print("peer: the same values as unscaled int64 ticks, same engine, same process")
     for s in report.speed:
         name = f"{s.engine}_{s.operation}"
         print(f"{name}_int64: {1e3 / s.int64_ns_per_value:.1f} M values/s")
@@ -28,7 +31,9 @@ def main() -> None:
     for path, count in report.mismatches_by_path().items():
         print(f"round_trip_mismatches_{path}: {count} values")
     for c in report.criteria:
-        print(f"verdict: {c.name}: {c.status.value} ({c.value} {c.unit})")
+        # `name: value` per figure (DESIGN.md): the verdict's name becomes the figure's name.
+        slug = re.sub(r"[^a-z0-9]+", "_", c.name.lower()).strip("_")
+        print(f"verdict_{slug}: {c.status.value}")
     print(f"peak_rss: {peak_rss_mib():.0f} MiB")
 
 
