@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run as runtime_flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from feedcheck.flows.runners import DEFAULT_TASK_RUNNER, map_partitions, scale_out
 from feedcheck.lake.layout import TABLES, Partition, check_exchange, check_symbol, check_table
 from feedcheck.lake.manifest import Manifest, ManifestEntry
-from feedcheck.lake.source import DEFAULT_CONCURRENCY
 from feedcheck.progress import Counter
 from feedcheck.report.download import download_summary_markdown, manifest_table_rows
 from feedcheck.settings import LakeSettings
@@ -65,12 +64,7 @@ def _staged_files(manifest: Manifest, staging: Path) -> dict[Partition, list[Pat
     return dict(sorted(files.items()))
 
 
-# Downloads are I/O bound: one thread per concurrent GET, matched by the S3 client's pool size.
-@flow(
-    name="download",
-    log_prints=False,
-    task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_CONCURRENCY),
-)
+@flow(name="download", log_prints=False)
 def download(
     start: date | None = None,
     end: date | None = None,
@@ -87,6 +81,9 @@ def download(
     validate_schemas: bool = True,
     tick: float | None = None,
     days_back: int = 1,
+    task_runner: str = DEFAULT_TASK_RUNNER,
+    dask_address: str | None = None,
+    max_workers: int | None = None,
 ) -> DownloadOutcome:
     """Stage `tables × symbols × [start, end)` (end exclusive, as Lake's client) and validate it.
 
@@ -94,6 +91,12 @@ def download(
     UTC days before today. `tick` (quote units, e.g. 0.01) enables the off-tick price check.
     Credentials: the Secret block named `secret_block`, else FEEDCHECK_LAKE_AWS_* env, else the
     AWS chain; `sample` reads the public sample bucket unsigned.
+
+    Files download one task each, then partitions validate one task each, on `task_runner`:
+    "threads" (default; `max_workers` threads, default the settings' concurrency, 8: downloads are
+    I/O bound, one thread per GET matches the S3 client's pool) or "dask" (the cluster at
+    `dask_address`, or a local cluster of `max_workers` processes). On a cluster `staging_dir` must
+    be a path every worker can write and read; only manifest rows and validation counts come back.
     """
     start, end = _default_range(start, end, days_back)
     for t in tables:
@@ -116,28 +119,38 @@ def download(
     logger = get_run_logger()
 
     listed = list_lake_objects(source, credentials, tables, exchange, symbols, start, end)
-    counter = Counter("download", len(listed.objects))
-    futures = download_lake_object.map(
-        listed.objects,
-        unmapped(source),
-        unmapped(credentials),
-        unmapped(staging),
-        unmapped(settings.attempts),
-        unmapped(counter),
-    )
-    # 403/404 mid-run fail their task: re-raise the first one after every file has settled.
-    entries: list[ManifestEntry] = [f.result() for f in futures]
-    manifest = Manifest.of(entries, [p.key for p in listed.missing])
-    manifest_path = manifest.write(staging / MANIFEST_FILE)
+    workers = max_workers or (settings.concurrency if task_runner == "threads" else None)
+    with scale_out(task_runner, dask_address, max_workers=workers) as runner:
+        # 403/404 mid-run fail their task: the first one is re-raised after every file settled.
+        entries: list[ManifestEntry] = map_partitions(
+            runner,
+            download_lake_object,
+            {"obj": list(listed.objects)},
+            {
+                "source": source,
+                "credentials": credentials,
+                "staging_dir": staging,
+                "attempts": settings.attempts,
+            },
+            progress=Counter("download", len(listed.objects)),
+            describe=lambda e: f"{e.relpath} {e.status}",
+        )
+        manifest = Manifest.of(entries, [p.key for p in listed.missing])
+        manifest_path = manifest.write(staging / MANIFEST_FILE)
+
+        staged = _staged_files(manifest, staging) if validate_schemas else {}
+        reports = map_partitions(
+            runner,
+            validate_staged_partition,
+            {"partition": list(staged), "files": list(staged.values())},
+            {"tick": tick},
+            progress=Counter("validate", len(staged)),
+            describe=lambda r: r.partition.label,
+        )
 
     validation: dict[str, dict[str, int]] = {}
     failure_cases_path = None
     if validate_schemas:
-        staged = _staged_files(manifest, staging)
-        counter = Counter("validate", len(staged))
-        reports = validate_staged_partition.map(
-            list(staged), list(staged.values()), unmapped(tick), unmapped(counter)
-        ).result()
         validation = {r.partition.key: {c: n for c, n in r.counts.items() if n} for r in reports}
         failures = [r.failure_cases for r in reports if r.failure_cases.height]
         if failures:

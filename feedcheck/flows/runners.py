@@ -193,3 +193,14 @@ def map_partitions(
     if failed:
         raise min(failed, key=lambda f: f[0])[1]
     return results
+
+
+def run_one_at_a_time(
+    runner: TaskRunner, calls: Sequence[tuple[Task[..., Any], Mapping[str, Any]]]
+) -> list[Any]:
+    """Run `(task, parameters)` calls on `runner` in order, each after the previous finished.
+
+    For tasks that measure the machine they run on (memory, throughput): on a cluster they run on
+    a worker, but never two at once. Raises the first failing task's exception.
+    """
+    return [runner.submit(task, dict(parameters)).result() for task, parameters in calls]

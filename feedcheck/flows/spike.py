@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as runtime_flow_run
 
+from feedcheck.flows.runners import DEFAULT_TASK_RUNNER
 from feedcheck.lake.synthetic import Rates, Scenario, generate_dataset
 from feedcheck.report.spike import SpikeResult, spike_markdown
 from feedcheck.tasks.spike import (
@@ -56,12 +57,19 @@ def validation_spike(
     lot: float = 0.00001,
     memory_budget_gib: float = 24.0,
     memory_cap_gib: float | None = 4.0,
+    task_runner: str = DEFAULT_TASK_RUNNER,
+    dask_address: str | None = None,
 ) -> SpikeResult:
     """Run the spike's checks on `data_dir` (a Lake tree), or on `hours` of generated data at the
     plan's 8 M events/hour when none is given; results in `report_dir` (default
     `reports/spike-<flow run name>`). `tick`/`lot` are the instrument's (BTC-USDT spot defaults).
     Memory is judged against `memory_budget_gib` (the plan's 24 GB; 16 for a small host) and rerun
-    under a hard `memory_cap_gib` address-space cap (None skips it)."""
+    under a hard `memory_cap_gib` address-space cap (None skips it).
+
+    The checks run on `task_runner` ("threads", default, or "dask": the cluster at `dask_address`
+    or a local one), one after the other: each measures the machine it runs on (memory, events/s,
+    GB/s), and two at once would measure each other. On a cluster the figures are a worker's, and
+    `data_dir` / `report_dir` must be paths the workers share."""
     report = Path(report_dir or f"reports/spike-{runtime_flow_run.name or 'local'}")
     report.mkdir(parents=True, exist_ok=True)
     if data_dir is None:

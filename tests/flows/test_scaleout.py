@@ -15,9 +15,12 @@ from distributed import Client, LocalCluster, get_task_stream
 
 from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.errors import ConfigError
+from feedcheck.flows.download import download
 from feedcheck.flows.origin_time import origin_time
 from feedcheck.flows.runners import make_task_runner, scale_out_parameters
+from feedcheck.flows.spike import validation_spike
 from feedcheck.lake.synthetic import generate_dataset, load_builtin_scenario
+from feedcheck.report.criteria import Status
 
 DAYS = 4
 
@@ -143,6 +146,51 @@ def test_killed_worker_is_retried_and_the_flow_completes(
     assert len(killed) == 1
     assert killed[0] not in after.values()  # the nanny started a fresh worker process
     _same(thread_pool_result, result)
+
+
+def test_download_on_the_cluster_stages_what_the_thread_pool_stages(
+    published_faults, lake_keys, cluster, tmp_path
+):
+    def run(staging, **runner):
+        return download(
+            start=published_faults.scenario_start,
+            end=published_faults.scenario_end,
+            symbols=published_faults.symbols,
+            staging_dir=str(staging),
+            endpoint_url=published_faults.endpoint,
+            tick=0.01,
+            **runner,
+        )
+
+    threads = run(tmp_path / "threads")
+    dask = run(tmp_path / "dask", task_runner="dask", dask_address=cluster.scheduler_address)
+    assert dask.ok and dask.summary["files"] == len(published_faults.truth.partitions)
+    keep = ("files", "bytes", "rows", "by_status", "ok")
+    assert {k: dask.summary[k] for k in keep} == {k: threads.summary[k] for k in keep}
+    assert dask.validation == threads.validation and dask.validation  # faults found, same counts
+    assert dask.missing_partitions == threads.missing_partitions
+    for p in published_faults.truth.partitions:  # written by the workers into the shared path
+        assert (tmp_path / "dask" / p.path).read_bytes() == (
+            tmp_path / "threads" / p.path
+        ).read_bytes()
+
+
+def test_spike_checks_run_on_the_cluster(cluster, tmp_path):
+    empty = tmp_path / "no-parquet-here"
+    empty.mkdir()
+    result = validation_spike(
+        data_dir=str(empty),
+        report_dir=str(tmp_path / "r"),
+        decimal_speed_rows=0,
+        io_repeats=1,
+        memory_cap_gib=None,
+        task_runner="dask",
+        dask_address=cluster.scheduler_address,
+    )
+    assert [c.name for c in result.checks] == ["gaps", "memory", "throughput", "decimals", "io"]
+    (gaps,) = [c for c in result.checks if c.name == "gaps"]
+    assert [c.status for c in gaps.criteria] == [Status.UNKNOWN]  # no data: never PASS
+    assert (tmp_path / "r" / "spike.json").is_file()
 
 
 def test_runner_choice_is_checked():
