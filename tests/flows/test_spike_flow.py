@@ -77,3 +77,28 @@ def test_plan_decimal_criterion_passes_when_either_path_works():
     )
     assert plan_decimal_criterion([c(works, Status.UNKNOWN)]).status is Status.UNKNOWN
     assert plan_decimal_criterion([]).status is Status.UNKNOWN
+
+
+def test_cli_spike_writes_json_and_a_missing_data_dir_is_one_line(tmp_path):
+    """`feedcheck spike --json OUT` writes the flow's JSON (exit 0 whatever the verdict: here
+    UNKNOWN, the data holds no Parquet file); a data directory that does not exist is exit 2
+    with a one-line reason and nothing run."""
+    from typer.testing import CliRunner
+
+    from feedcheck.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["spike", "--data", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert "Traceback" not in missing.output
+    empty, out = tmp_path / "empty", tmp_path / "spike.json"
+    empty.mkdir()
+    ran = runner.invoke(
+        app,
+        ["spike", "--data", str(empty), "--report-dir", str(tmp_path / "r"), "--json", str(out)],
+    )
+    assert ran.exit_code == 0, ran.output
+    doc = json.loads(out.read_text())
+    assert doc == json.loads((tmp_path / "r" / RESULT_FILE).read_text())
+    assert doc["verdict"] == "UNKNOWN" and "validation spike: UNKNOWN" in ran.output
+    assert set(doc["checks"]) == {"gaps", "memory", "throughput", "decimals", "io"}
