@@ -30,6 +30,28 @@ TODAY_EXCLUSIVE = "end is exclusive, as in Crypto Lake's own client"
 #: `feedcheck demo` replaces its --out folder only when this file says it made it.
 DEMO_MARKER = ".feedcheck-demo"
 
+# Where a flow's partitions run (issue 8): the same three options on download, origin-time, spike.
+TaskRunnerOption = Annotated[
+    str,
+    typer.Option(
+        "--task-runner",
+        help="Where partitions run: threads (a pool in this process) or dask (a Dask cluster)",
+    ),
+]
+DaskAddressOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--dask-address",
+        help="Scheduler of an existing Dask cluster, tcp://host:8786 (dask without it: a local cluster)",
+    ),
+]
+WorkersOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--workers", help="Threads, or processes of a local Dask cluster (default: one per core)"
+    ),
+]
+
 
 def _fail(message: str, code: int = 2) -> None:
     # Plain text, never wrapped: the contract is one line on stderr.
@@ -43,6 +65,17 @@ def _parse_day(value: str, option: str) -> date:
     except ValueError:
         _fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
         raise  # unreachable; keeps type checkers happy
+
+
+def _runner(task_runner: str, dask_address: Optional[str]) -> dict[str, Optional[str]]:
+    """The flow's task_runner/dask_address parameters, checked before anything starts."""
+    from feedcheck.flows.runners import scale_out_parameters
+
+    try:
+        return scale_out_parameters(task_runner, dask_address)
+    except FeedcheckError as exc:
+        _fail(str(exc))
+        raise  # unreachable
 
 
 def _quiet_task_logs() -> None:
@@ -143,13 +176,18 @@ def download(
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the result as JSON")
     ] = None,
+    task_runner: TaskRunnerOption = "threads",
+    dask_address: DaskAddressOption = None,
+    workers: WorkersOption = None,
 ) -> None:
-    """Download Lake partitions into a staging area (resumable, verified) and validate them."""
+    """Download Lake partitions into a staging area (resumable, verified) and validate them.
+    On a Dask cluster, --staging must be a path every worker shares."""
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.download import download as download_flow
     from feedcheck.report.download import print_summary
 
     first, after = _parse_day(start, "--start"), _parse_day(end, "--end")
+    runner = _runner(task_runner, dask_address)
     try:
         with rich_progress(console):
             outcome = download_flow(
@@ -165,6 +203,8 @@ def download(
                 prefix=prefix,
                 secret_block=secret_block,
                 validate_schemas=validate,
+                max_workers=workers,
+                **runner,
             )
     except FeedcheckError as exc:
         _fail(str(exc))
@@ -190,9 +230,13 @@ def origin_time(
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the result as JSON")
     ] = None,
+    task_runner: TaskRunnerOption = "threads",
+    dask_address: DaskAddressOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Story 1.1: origin_time completeness, continuity, ordering and clock skew, with plots and a
-    recommendation per stream."""
+    recommendation per stream. One task per partition; on a Dask cluster --staging must be a
+    path every worker can read."""
     from feedcheck.cli_progress import rich_progress
     from feedcheck.flows.origin_time import origin_time as origin_time_flow
     from feedcheck.report.origin_time_terminal import print_origin_time
@@ -201,6 +245,7 @@ def origin_time(
     after = _parse_day(end, "--end") if end else None
     if not staging.is_dir():
         _fail(f"staging directory {staging} does not exist")
+    runner = _runner(task_runner, dask_address)
     try:
         with rich_progress(console):
             result = origin_time_flow(
@@ -211,6 +256,8 @@ def origin_time(
                 start=first,
                 end=after,
                 report_dir=str(report_dir) if report_dir else None,
+                max_workers=workers,
+                **runner,
             )
     except FeedcheckError as exc:
         _fail(str(exc))
@@ -319,18 +366,23 @@ def spike(
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the result as JSON")
     ] = None,
+    task_runner: TaskRunnerOption = "threads",
+    dask_address: DaskAddressOption = None,
 ) -> None:
     """Story 1.2.5: the technical validation spike (Decimal128 vs int64, Parquet I/O and the
-    220 GB/month rate, ...), each check with its criteria."""
+    220 GB/month rate, ...), each check with its criteria. With --task-runner dask the checks
+    run on a cluster worker, one at a time."""
     from feedcheck.flows.spike import validation_spike
 
     if data is not None and not data.is_dir():
         _fail(f"data directory {data} does not exist")
+    runner = _runner(task_runner, dask_address)
     try:
         result = validation_spike(
             data_dir=str(data) if data else None,
             hours=hours,
             report_dir=str(report_dir) if report_dir else None,
+            **runner,
         )
     except FeedcheckError as exc:
         _fail(str(exc))

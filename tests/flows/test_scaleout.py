@@ -3,6 +3,7 @@ thread pool's result, and a worker killed mid-run does not stop the flow."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -12,8 +13,10 @@ from datetime import timedelta
 
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
+from typer.testing import CliRunner
 
 from feedcheck.analysis.origin_time_streams import OriginTimeResult
+from feedcheck.cli import app
 from feedcheck.errors import ConfigError
 from feedcheck.flows.download import download
 from feedcheck.flows.origin_time import origin_time
@@ -191,6 +194,27 @@ def test_spike_checks_run_on_the_cluster(cluster, tmp_path):
     (gaps,) = [c for c in result.checks if c.name == "gaps"]
     assert [c.status for c in gaps.criteria] == [Status.UNKNOWN]  # no data: never PASS
     assert (tmp_path / "r" / "spike.json").is_file()
+
+
+def test_cli_origin_time_on_the_cluster(month_like_tree, thread_pool_result, cluster, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "ot.json"
+    ok = runner.invoke(
+        app,
+        ["origin-time", "--staging", str(month_like_tree), "--report-dir", str(tmp_path / "r"),
+         "--task-runner", "dask", "--dask-address", cluster.scheduler_address, "--json", str(out)],
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(out.read_text())
+    expected = thread_pool_result.to_json()
+    for key in ("partitions", "streams", "missing_partitions", "criteria"):
+        assert doc[key] == json.loads(json.dumps(expected[key])), key
+
+    bad = runner.invoke(app, ["origin-time", "--staging", str(month_like_tree),
+                              "--task-runner", "processes"])  # fmt: skip
+    assert bad.exit_code == 2 and "task_runner must be one of threads, dask" in bad.output
+    lone = runner.invoke(app, ["spike", "--dask-address", "tcp://127.0.0.1:1"])
+    assert lone.exit_code == 2 and "dask_address needs task_runner='dask'" in lone.output
 
 
 def test_runner_choice_is_checked():
