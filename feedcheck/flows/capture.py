@@ -32,8 +32,12 @@ ARTIFACT_UPDATE_S = 10.0
 
 
 @task(name="capture-session", cache_policy=NO_CACHE)
-async def capture_session(config: CaptureConfig) -> CaptureSummary:
-    """Run one capture while mirroring its progress into a `capture-progress` artifact."""
+async def capture_session(
+    config: CaptureConfig, artifact_update_s: float = ARTIFACT_UPDATE_S
+) -> CaptureSummary:
+    """Run one capture while mirroring its progress into a `capture-progress` artifact, updated
+    in place every `artifact_update_s`; each progress report is also a log line and a
+    `feedcheck.progress` event (the CLI's progress bar)."""
     logger = get_run_logger()
     latest: list[CaptureProgress] = []
 
@@ -52,7 +56,7 @@ async def capture_session(config: CaptureConfig) -> CaptureSummary:
 
     async def report_progress() -> None:
         while True:
-            await asyncio.sleep(ARTIFACT_UPDATE_S)
+            await asyncio.sleep(artifact_update_s)
             if latest:
                 p = latest[0]
                 pct = min(100.0, 100.0 * p.elapsed_s / config.duration_s)
@@ -79,11 +83,17 @@ async def capture_flow(
     ws_url: str | None = None,
     rest_url: str | None = None,
     rotate_interval_s: float = 3600.0,
+    progress_interval_s: float = 5.0,
+    artifact_update_s: float = ARTIFACT_UPDATE_S,
 ) -> CaptureSummary:
     """Capture `symbols` for `duration_s` into `out_dir/<regime>/` (real Binance spot by default;
-    point `ws_url`/`rest_url` at `feedcheck simulate` to rehearse)."""
+    point `ws_url`/`rest_url` at `feedcheck simulate` to rehearse). Progress is reported every
+    `progress_interval_s` (log line, CLI bar) and the `capture-progress` artifact rewritten in
+    place every `artifact_update_s`."""
     if duration_s <= 0:
         raise ConfigError(f"duration_s must be > 0, got {duration_s}")
+    if artifact_update_s <= 0:
+        raise ConfigError(f"artifact_update_s must be > 0, got {artifact_update_s}")
     if not regime.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"regime {regime!r} must be letters, digits, - or _ (it names a folder)")
     config = CaptureConfig(
@@ -95,8 +105,9 @@ async def capture_flow(
         ws_url=ws_url or venue.SPOT.ws_base,
         rest_url=rest_url or venue.SPOT.rest_base,
         rotate_interval_s=rotate_interval_s,
+        progress_interval_s=progress_interval_s,
     )
-    summary = await capture_session(config)
+    summary = await capture_session(config, artifact_update_s)
     await acreate_markdown_artifact(
         capture_summary_markdown(summary, config, regime, runtime_flow_run.name or "local"),
         key="capture-summary",

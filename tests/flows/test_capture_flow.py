@@ -7,30 +7,50 @@ import asyncio
 import json
 
 from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 
 from feedcheck.binance.simulator import Simulator, config_for_cli
 from feedcheck.flows.capture import capture_flow
 from feedcheck.flows.validate_capture import validate_capture
+from feedcheck.progress import ProgressEvent, listening
 
 
-async def _capture_against_simulator(out_dir: str):
+async def _capture_against_simulator(out_dir: str, events: list[ProgressEvent]):
     config = config_for_cli(["BTCUSDT"], time_scale=5.0, keep_payloads=False)
     async with Simulator(config) as sim:
-        summary = await capture_flow(
-            symbols=["BTCUSDT"],
-            duration_s=3.0,
-            out_dir=out_dir,
-            regime="rehearsal",
-            ws_url=sim.ws_url,
-            rest_url=sim.rest_url,
-        )
+        with listening(events.append):
+            state = await capture_flow(
+                symbols=["BTCUSDT"],
+                duration_s=3.0,
+                out_dir=out_dir,
+                regime="rehearsal",
+                ws_url=sim.ws_url,
+                rest_url=sim.rest_url,
+                progress_interval_s=0.5,
+                artifact_update_s=1.0,
+                return_state=True,
+            )
+        summary = await state.result()
         (conn,) = sim.log.conn_ids()  # one healthy connection: no reconnect
         sent_depth = len(sim.log.depth_ids(conn, "btcusdt@depth@100ms"))
-    return summary, sent_depth
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["capture-progress"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
+        )
+    return summary, sent_depth, artifacts
 
 
 def test_capture_records_a_gap_free_session_that_validates(tmp_path):
-    summary, sent_depth = asyncio.run(_capture_against_simulator(str(tmp_path)))
+    events: list[ProgressEvent] = []
+    summary, sent_depth, artifacts = asyncio.run(_capture_against_simulator(str(tmp_path), events))
 
     assert summary.stopped_reason == "duration"
     assert (summary.gaps, summary.resyncs, summary.frames_dropped) == (0, 0, 0)
@@ -48,6 +68,13 @@ def test_capture_records_a_gap_free_session_that_validates(tmp_path):
     progress = Artifact.get("capture-progress")
     assert progress is not None and progress.type == "progress"
     assert float(progress.data) == 100.0
+    # One artifact for the run, rewritten in place (never a new one per update).
+    assert [(a.type, float(a.data)) for a in artifacts] == [("progress", 100.0)]
+    # Every 0.5 s a progress event for the CLI's bar: elapsed of duration, counts, levels/s.
+    capture_events = [e for e in events if e.stage == "capture"]
+    assert len(capture_events) >= 3
+    assert all(e.total == 3 and "depth events" in e.detail for e in capture_events)
+    assert [e.done for e in capture_events] == sorted(e.done for e in capture_events)
     report = Artifact.get("capture-summary")
     assert report is not None and "rehearsal" in report.data
     assert json.dumps(validation)  # the contract is JSON-safe
