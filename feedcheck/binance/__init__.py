@@ -40,7 +40,7 @@ from feedcheck.binance.wire import (
     parse_server_shutdown,
     parse_trade,
 )
-from feedcheck.binance.wire_fast import parse_depth_frame
+from feedcheck.binance.wire_fast import DepthFrameParser, parse_depth_frame
 
 __all__ = [
     "BOOK_BREAK_KINDS",
@@ -60,6 +60,7 @@ __all__ = [
     "Book",
     "BookSide",
     "BookSync",
+    "DepthFrameParser",
     "DepthSnapshot",
     "DepthUpdate",
     "Envelope",
