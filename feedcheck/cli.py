@@ -363,6 +363,18 @@ def spike(
     ] = None,
     hours: Annotated[float, typer.Option(help="Hours of generated data at 8 M events/h")] = 1.0,
     report_dir: Annotated[Optional[Path], typer.Option(help="Where results go")] = None,
+    tick: Annotated[float, typer.Option(help="Instrument price tick")] = 0.01,
+    lot: Annotated[float, typer.Option(help="Instrument lot size")] = 0.00001,
+    memory_budget_gib: Annotated[
+        float, typer.Option(help="Memory budget (plan: 24; 16 for a small host)")
+    ] = 24.0,
+    memory_cap_gib: Annotated[
+        Optional[float], typer.Option(help="Hard address-space cap for the rerun (0: none)")
+    ] = 4.0,
+    decimal_speed_rows: Annotated[
+        int, typer.Option(help="Values per Decimal vs int64 speed test (0 skips speeds)")
+    ] = 1_000_000,
+    io_repeats: Annotated[int, typer.Option(help="Repeats per Parquet I/O measurement")] = 3,
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the result as JSON")
     ] = None,
@@ -382,6 +394,12 @@ def spike(
             data_dir=str(data) if data else None,
             hours=hours,
             report_dir=str(report_dir) if report_dir else None,
+            tick=tick,
+            lot=lot,
+            memory_budget_gib=memory_budget_gib,
+            memory_cap_gib=memory_cap_gib or None,
+            decimal_speed_rows=decimal_speed_rows,
+            io_repeats=io_repeats,
             **runner,
         )
     except FeedcheckError as exc:

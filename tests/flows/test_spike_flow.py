@@ -95,7 +95,21 @@ def test_cli_spike_writes_json_and_a_missing_data_dir_is_one_line(tmp_path):
     empty.mkdir()
     ran = runner.invoke(
         app,
-        ["spike", "--data", str(empty), "--report-dir", str(tmp_path / "r"), "--json", str(out)],
+        [
+            "spike",
+            "--data",
+            str(empty),
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--decimal-speed-rows",
+            "0",
+            "--io-repeats",
+            "1",
+            "--memory-cap-gib",
+            "0",
+            "--json",
+            str(out),
+        ],
     )
     assert ran.exit_code == 0, ran.output
     doc = json.loads(out.read_text())
