@@ -26,18 +26,24 @@ from feedcheck.analysis.origin_time_result import (
     OriginTimeThresholds,
 )
 from feedcheck.analysis.origin_time_streams import OriginTimeResult
+from feedcheck.errors import ConfigError
 from feedcheck.flows.runners import DEFAULT_TASK_RUNNER, map_partitions, scale_out
 from feedcheck.lake.layout import TABLES, check_exchange, check_symbol, check_table
 from feedcheck.progress import Counter
 from feedcheck.report.criteria import overall_status
 from feedcheck.report.origin_time import origin_time_markdown, origin_time_table_rows
 from feedcheck.report.plots import png_data_uri
+from feedcheck.settings import LakeSettings
 from feedcheck.tasks.analysis import (
     analyse_origin_time_partition,
+    analyse_origin_time_s3_partition,
     combine_origin_time,
     plan_origin_time,
+    plan_origin_time_from_listing,
     write_plots,
 )
+from feedcheck.tasks.lake import list_lake_objects
+from feedcheck.tasks.secrets import lake_credentials
 
 RESULT_FILE = "origin_time.json"
 NS_PER_MS = 1_000_000
@@ -70,6 +76,12 @@ def origin_time(
     task_runner: str = DEFAULT_TASK_RUNNER,
     dask_address: str | None = None,
     max_workers: int | None = None,
+    lake_s3: bool = False,
+    endpoint_url: str | None = None,
+    sample: bool = False,
+    bucket: str | None = None,
+    prefix: str | None = None,
+    secret_block: str | None = None,
 ) -> OriginTimeResult:
     """Story 1.1 over a staged Lake tree (`staging_dir`, Hive layout), `[start, end)` end exclusive.
 
@@ -82,6 +94,12 @@ def origin_time(
     `dask_address`, or a local cluster of `max_workers` processes); each returns its counts and
     skew sketch, merged here (exact counts; percentiles exact or within 2**-11, see
     `combine_partitions`). On a cluster, `staging_dir` must be a path every worker can read.
+
+    `lake_s3=True` reads Crypto Lake on S3 instead of `staging_dir`, with the downloader's settings
+    (`endpoint_url`, `sample`, `bucket`, `prefix`, `secret_block`, FEEDCHECK_LAKE_* env): the
+    partitions of `symbols` × `[start, end)` on `exchange` (default BINANCE) are listed here and
+    each worker fetches its partition's objects (verified) into a scratch directory, analyses them
+    and deletes them, so no host needs a staged copy.
     """
     for t in tables:
         check_table(t)
@@ -100,14 +118,31 @@ def origin_time(
     )
     report = Path(report_dir or f"reports/origin-time-{runtime_flow_run.name or 'local'}")
 
-    plan = plan_origin_time(Path(staging_dir), tables, exchange, symbols, start, end)
+    if lake_s3:
+        if not symbols or start is None or end is None:
+            raise ConfigError("lake_s3 needs symbols, start and end (what to list on S3)")
+        overrides = dict(
+            endpoint_url=endpoint_url, bucket=bucket, prefix=prefix, secret_block=secret_block
+        )
+        settings = LakeSettings(sample=sample, **{k: v for k, v in overrides.items() if v})
+        source, credentials = settings.lake_source(), lake_credentials(settings)
+        ex = exchange or "BINANCE"
+        listing = list_lake_objects(source, credentials, tables, ex, symbols, start, end)
+        plan = plan_origin_time_from_listing(listing, source, tables, ex, symbols, start, end)
+        analyse = analyse_origin_time_s3_partition
+        fixed = dict(
+            config=config, source=source, credentials=credentials, attempts=settings.attempts
+        )
+    else:
+        plan = plan_origin_time(Path(staging_dir), tables, exchange, symbols, start, end)
+        analyse, fixed = analyse_origin_time_partition, dict(config=config)
     partitions = plan.partitions
     with scale_out(task_runner, dask_address, max_workers=max_workers) as runner:
         summaries = map_partitions(
             runner,
-            analyse_origin_time_partition,
+            analyse,
             {"partition": partitions, "files": [list(plan.found[p]) for p in partitions]},
-            {"config": config},
+            fixed,
             progress=Counter("origin-time", len(partitions)),
             describe=lambda r: f"{r.key} {r.status.value}",
         )

@@ -26,7 +26,7 @@ _clients: dict[tuple[LakeSource, str | None], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(source: LakeSource, credentials: Credentials | None) -> Any:
+def lake_client(source: LakeSource, credentials: Credentials | None) -> Any:
     """One botocore client per source and key id per process: clients are thread-safe and cost
     tens of ms to build, and every mapped download task would otherwise build its own."""
     key = (source, credentials.access_key_id if credentials else None)
@@ -64,7 +64,7 @@ def list_lake_objects(
     end: date,
 ) -> listing.Listing:
     found = listing.list_objects(
-        _client(source, credentials), source, tables, exchange, symbols, start, end
+        lake_client(source, credentials), source, tables, exchange, symbols, start, end
     )
     get_run_logger().info(
         "listed %d objects, %d bytes, %d missing partitions in %s (%s)",
@@ -95,7 +95,7 @@ def download_lake_object(
     counter: Counter | None = None,
 ) -> ManifestEntry:
     entry = lake_download.download_object(
-        _client(source, credentials), obj, staging_dir, attempts=attempts
+        lake_client(source, credentials), obj, staging_dir, attempts=attempts
     )
     if entry.status in ("corrupt", "failed"):
         get_run_logger().warning("%s: %s: %s", obj.relpath, entry.status, entry.error)

@@ -178,6 +178,33 @@ def test_download_on_the_cluster_stages_what_the_thread_pool_stages(
         ).read_bytes()
 
 
+def test_origin_time_workers_read_s3_directly(published_faults, lake_keys, cluster, tmp_path):
+    """No staging anywhere: each worker fetches its partition from the (moto) S3 endpoint."""
+    local = tmp_path / "same-lake-generated-here"
+    generate_dataset(load_builtin_scenario("faults"), local)
+    from_tree = origin_time(staging_dir=str(local), report_dir=str(tmp_path / "tree"))
+    from_s3 = origin_time(
+        lake_s3=True,
+        endpoint_url=published_faults.endpoint,
+        symbols=published_faults.symbols,
+        start=published_faults.scenario_start,
+        end=published_faults.scenario_end,
+        staging_dir=str(tmp_path / "never-created"),
+        report_dir=str(tmp_path / "s3"),
+        task_runner="dask",
+        dask_address=cluster.scheduler_address,
+    )
+    assert from_s3.source.startswith("s3://") and not (tmp_path / "never-created").exists()
+    assert from_s3.partitions == from_tree.partitions
+    assert from_s3.streams == from_tree.streams
+    assert (
+        from_s3.missing_partitions
+        == from_tree.missing_partitions
+        == ("trades/BINANCE/ETH-USDT/2024-04-01",)
+    )
+    assert from_s3.criteria == from_tree.criteria
+
+
 def test_spike_checks_run_on_the_cluster(cluster, tmp_path):
     empty = tmp_path / "no-parquet-here"
     empty.mkdir()
