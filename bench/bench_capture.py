@@ -88,12 +88,13 @@ def _capture_path(records: list[tuple[int, str, bytes]], out: Path) -> tuple[flo
     return seconds, cpu_s, ingest.counters.levels
 
 
-def _general_path(records: list[tuple[int, str, bytes]]) -> tuple[float, int]:
-    """Peer: orjson envelope + the general depth parser into BookSync, no recording."""
+def _general_path(records: list[tuple[int, str, bytes]]) -> tuple[float, float, int]:
+    """Peer: orjson envelope + the general depth parser into BookSync, no recording;
+    (wall s, CPU s, levels)."""
     scale = _instrument().scale
     sync = BookSync(SYMBOL)
     levels = 0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for recv_ns, kind, payload in records:
         if kind == "frame":
             envelope = parse_envelope(payload)
@@ -103,7 +104,7 @@ def _general_path(records: list[tuple[int, str, bytes]]) -> tuple[float, int]:
                 sync.on_depth(event, recv_ns)
         elif kind == "snapshot" and sync.state is SyncState.BUFFERING:
             sync.on_snapshot(parse_depth_snapshot(orjson.loads(payload), SYMBOL, scale), recv_ns)
-    return time.perf_counter() - t0, levels
+    return time.perf_counter() - t0, time.process_time() - cpu0, levels
 
 
 def _stages(records: list[tuple[int, str, bytes]]) -> tuple[float, float, int]:
@@ -163,7 +164,9 @@ def main() -> None:
     seconds, _, levels = min(runs)
     cpu_s = min(cpu for _, cpu, _ in runs)
     parse_s, sync_s, stage_levels = min(_stages(records) for _ in range(PASSES))
-    peer_s, peer_levels = min((_general_path(records) for _ in range(PASSES)), key=lambda r: r[0])
+    peers = [_general_path(records) for _ in range(PASSES)]
+    peer_s, peer_levels = min(s for s, _, _ in peers), peers[0][2]
+    peer_cpu_s = min(cpu for _, cpu, _ in peers)
     assert peer_levels == levels
     e2e = asyncio.run(
         _through_sockets(
@@ -188,6 +191,7 @@ def main() -> None:
     print(f"stage_book_sync: {stage_levels / sync_s / 1e6:.2f} M levels/s")
     print(f"general_parser_sync_throughput: {peer_levels / peer_s / 1e6:.2f} M levels/s")
     print(f"capture_ingest_vs_general_parser: {peer_s / seconds:.2f} x")
+    print(f"capture_ingest_vs_general_parser_cpu: {peer_cpu_s / cpu_s:.2f} x (CPU seconds)")
     print(f"e2e_socket_throughput: {e2e['levels'] / e2e['elapsed_s'] / 1e6:.3f} M levels/s")
     print(f"e2e_socket_frames: {e2e['frames'] / e2e['elapsed_s'] / 1e3:.1f} k frames/s")
     print(f"e2e_socket_gaps: {e2e['gaps']} gaps")
