@@ -35,6 +35,7 @@ def test_every_deployment_loads_and_its_parameters_exist(monkeypatch):
         "validation-spike/manual",
         "go-no-go/manual",
         "go-no-go/demo",
+        "backfill/monthly",
     ]
 
 
@@ -51,4 +52,4 @@ def test_schedules_parse_as_prefect_cron_schedules():
     for dep in _deployments():
         for schedule in dep.get("schedules") or []:
             parsed.append(Cron(schedule["cron"], timezone=schedule["timezone"]))
-    assert [s.timezone for s in parsed] == ["UTC", "America/New_York", "UTC"]
+    assert [s.timezone for s in parsed] == ["UTC", "America/New_York", "UTC", "UTC"]

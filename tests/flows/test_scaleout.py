@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.cli import app
 from feedcheck.errors import ConfigError
+from feedcheck.flows.backfill import backfill, month_range
 from feedcheck.flows.download import download
 from feedcheck.flows.origin_time import origin_time
 from feedcheck.flows.runners import make_task_runner, scale_out_parameters
@@ -242,6 +243,33 @@ def test_cli_origin_time_on_the_cluster(month_like_tree, thread_pool_result, clu
     assert bad.exit_code == 2 and "task_runner must be one of threads, dask" in bad.output
     lone = runner.invoke(app, ["spike", "--dask-address", "tcp://127.0.0.1:1"])
     assert lone.exit_code == 2 and "dask_address needs task_runner='dask'" in lone.output
+
+
+def test_backfill_month_on_the_cluster(published_faults, lake_keys, cluster, tmp_path):
+    out = backfill(
+        month="2024-04",
+        symbols=published_faults.symbols,
+        staging_dir=str(tmp_path / "staging"),
+        report_dir=str(tmp_path / "report"),
+        endpoint_url=published_faults.endpoint,
+        dask_address=cluster.scheduler_address,
+    )
+    assert (out.start, out.end) == (date(2024, 4, 1), date(2024, 5, 1))
+    assert out.download.ok
+    assert out.download.summary["files"] == len(published_faults.truth.partitions)
+    # the month's other 28 days are missing for all 6 streams, 04-01 also for ETH trades
+    assert len(out.download.missing_partitions) == 6 * 28 + 1
+    assert len(out.origin_time.partitions) == len(published_faults.truth.partitions)
+    assert set(out.download.missing_partitions) == set(out.origin_time.missing_partitions)
+
+
+def test_month_range():
+    assert month_range("2024-02") == (date(2024, 2, 1), date(2024, 3, 1))
+    assert month_range("2024-12") == (date(2024, 12, 1), date(2025, 1, 1))
+    assert month_range(None, today=date(2025, 1, 15)) == (date(2024, 12, 1), date(2025, 1, 1))
+    assert month_range(None, today=date(2025, 3, 1)) == (date(2025, 2, 1), date(2025, 3, 1))
+    with pytest.raises(ConfigError, match="not YYYY-MM"):
+        month_range("2024-13")
 
 
 def test_runner_choice_is_checked():
