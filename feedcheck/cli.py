@@ -324,6 +324,13 @@ def capture(
         Optional[str], typer.Option(help="WebSocket base (a simulator's URL)")
     ] = None,
     rest_url: Annotated[Optional[str], typer.Option(help="REST base (a simulator's URL)")] = None,
+    verify_snapshot_interval_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between verification snapshots per live symbol, recorded for "
+            "validate-capture to check the book against; 0 disables"
+        ),
+    ] = 900.0,  # capture_config.DEFAULT_VERIFY_SNAPSHOT_INTERVAL_S (not imported: CLI start-up)
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the summary as JSON")
     ] = None,
@@ -348,6 +355,7 @@ def capture(
                     regime=regime,
                     ws_url=ws_url,
                     rest_url=rest_url,
+                    verify_snapshot_interval_s=verify_snapshot_interval_s or None,
                 )
             )
     except FeedcheckError as exc:

@@ -14,6 +14,12 @@ cancelling it when `duration_s` expires or the `stop` event is set):
   recorded in-band, then fed to the sync; a snapshot older than the first buffered event, or a
   gap found replaying the buffer, fetches again; 5xx/timeouts retry with backoff, 429 waits
   `Retry-After`;
+- the verification task (when `verify_snapshot_interval_s` is set): every interval, one more
+  REST snapshot per symbol whose book is live, fetched one symbol at a time with the same limit
+  and retry policy, and recorded in-band exactly like a sync snapshot but never fed to the sync
+  (it is evidence, not a resync): `validate-capture` compares the book rebuilt from the
+  recording with it. One that comes back after its book stopped being live is not recorded: a
+  replay would take it for a sync snapshot the capture never used;
 - the disk thread (`capture_writer.DiskWriter`) owns the `RecordingWriter`: flushed at least
   every ~0.75 s, files `.part` until closed. The reader → disk queue is bounded: when full the
   reader stops reading (back-pressure, up to `queue_full_wait_s`), then drops frames until there
@@ -109,6 +115,8 @@ class CaptureSession:
         self._tg: asyncio.TaskGroup | None = None
         self._reconnector: Reconnector | None = None
         self._fetches: dict[str, asyncio.Task[None]] = {}
+        #: Symbol whose verification snapshot is being fetched, if any.
+        self._verifying: str | None = None
         self._conn_ids = itertools.count(1)
         self._primary: int | None = None
         self._start_mono = 0.0
@@ -124,6 +132,8 @@ class CaptureSession:
         self.reconnects = 0
         self.rollovers = 0
         self.rest_retries = 0
+        self.verify_snapshots = 0
+        self.verify_snapshots_discarded = 0
         self._drop_pending = 0
         self._drop_first_ns = 0
         self._drop_last_ns = 0
@@ -193,6 +203,10 @@ class CaptureSession:
             tg.create_task(self._socket_loop(), name="capture-socket")
             tg.create_task(self._progress_loop(), name="capture-progress")
             tg.create_task(self._watch_disk(disk_done), name="capture-disk")
+            if cfg.verify_snapshot_interval_s is not None:
+                tg.create_task(
+                    self._verify_loop(cfg.verify_snapshot_interval_s), name="capture-verify"
+                )
             if self._stop is not None:
                 tg.create_task(self._stop_on(self._stop, scope), name="capture-stop")
 
@@ -357,8 +371,10 @@ class CaptureSession:
 
     @property
     def fetching(self) -> bool:
-        """True while a snapshot fetch is in flight for some symbol."""
-        return any(not task.done() for task in self._fetches.values())
+        """True while a snapshot fetch (sync or verification) is in flight for some symbol."""
+        return self._verifying is not None or any(
+            not task.done() for task in self._fetches.values()
+        )
 
     def _want_snapshot(self, symbol: str) -> None:
         task = self._fetches.get(symbol)
@@ -385,6 +401,44 @@ class CaptureSession:
             delay = next(delays)
             logger.info("%s: snapshot %s; fetching again in %.3f s", symbol, outcome.value, delay)
             await asyncio.sleep(delay)
+
+    async def _verify_loop(self, interval_s: float) -> None:
+        """Every `interval_s`, one verification snapshot per symbol whose book is live, one
+        symbol at a time: at most one verification request is ever in flight, so their weight
+        stays what `CaptureConfig.verify_weight_per_min` planned, and a 429's `Retry-After`
+        holds back the rest of the round too."""
+        assert self._ingest is not None
+        syncs = self._ingest.syncs
+        while True:
+            await asyncio.sleep(interval_s)
+            for symbol in self.config.symbols:
+                if syncs[symbol].state is SyncState.LIVE:
+                    await self._verify(symbol)
+
+    async def _verify(self, symbol: str) -> None:
+        """Fetch one verification snapshot and record it in-band if `symbol`'s book is still
+        live (the sync never sees it)."""
+        cfg = self.config
+        assert self._http is not None and self._ingest is not None
+        url = cfg.rest_url.rstrip("/") + cfg.venue_spec.depth_path
+        params = {"symbol": symbol, "limit": str(cfg.snapshot_limit)}
+        self._verifying = symbol
+        try:
+            recv_ns, body = await get_with_retries(
+                self._http, url, params, f"verification snapshot {symbol}", self._backoff(),
+                cfg.rest_timeout_s, self._on_rest_retry,
+            )  # fmt: skip
+            # No await from here to the queue: the sync's state now is the state a replay has
+            # at this record, since every frame fed to the sync so far is already queued.
+            if self._ingest.syncs[symbol].state is SyncState.LIVE:
+                self._queue.put_control((SNAPSHOT, recv_ns, symbol, body))
+                self.verify_snapshots += 1
+            else:
+                self.verify_snapshots_discarded += 1
+                logger.info("%s: verification snapshot discarded: the book is no longer live",
+                            symbol)  # fmt: skip
+        finally:
+            self._verifying = None
 
     def _on_rest_retry(self, exc: BaseException, delay_s: float) -> None:
         self.rest_retries += 1
@@ -424,6 +478,7 @@ class CaptureSession:
             bytes_written=stats.bytes_out if stats else 0,
             last_update_id=self._ingest.live_update_ids() if self._ingest else {},
             files=tuple(str(p) for p in stats.files) if stats else (),
+            verify_snapshots=self.verify_snapshots,
         )
 
     def _sync_totals(self) -> tuple[int, int]:
@@ -462,6 +517,8 @@ class CaptureSession:
             cpu_s=cpu_s,
             stopped_reason="stopped" if self._stopped else "duration",
             instruments={s: i.as_marker() for s, i in self._instruments.items()},
+            verify_snapshots=self.verify_snapshots,
+            verify_snapshots_discarded=self.verify_snapshots_discarded,
         )
 
 
@@ -469,7 +526,8 @@ def _progress_line(p: CaptureProgress | CaptureSummary) -> str:
     return (
         f"{p.elapsed_s:.0f} s, {p.frames} frames, {p.depth_events} depth, {p.trades} trades, "
         f"{p.levels_per_s:,.0f} levels/s, gaps {p.gaps}, resyncs {p.resyncs}, "
-        f"reconnects {p.reconnects}, snapshots {p.snapshots}, {p.bytes_written:,} B"
+        f"reconnects {p.reconnects}, snapshots {p.snapshots} (+{p.verify_snapshots} verification), "
+        f"{p.bytes_written:,} B"
     )
 
 

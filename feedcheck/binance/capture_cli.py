@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rest-url", default=CaptureConfig.rest_url)
     parser.add_argument("--variant", choices=[v.value for v in Variant], default="spot")
     parser.add_argument("--progress-interval-s", type=float, default=5.0)
+    parser.add_argument(
+        "--verify-snapshot-interval-s",
+        type=float,
+        default=CaptureConfig.verify_snapshot_interval_s,
+        help="seconds between verification snapshots per live symbol; 0 disables",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = CaptureConfig(
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         rest_url=args.rest_url,
         variant=Variant(args.variant),
         progress_interval_s=args.progress_interval_s,
+        verify_snapshot_interval_s=args.verify_snapshot_interval_s or None,
     )
     summary = run_capture(config)
     print(json.dumps(dataclasses.asdict(summary), default=str))

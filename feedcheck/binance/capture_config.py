@@ -22,6 +22,13 @@ DEFAULT_QUEUE_MAX_FRAMES = 200_000
 DEFAULT_QUEUE_FULL_WAIT_S = 1.0
 #: A connection that stayed up this long resets the reconnect backoff.
 DEFAULT_HEALTHY_AFTER_S = 30.0
+#: Every this many seconds each live book's symbol gets one extra REST snapshot, recorded in-band
+#: as evidence for `validate-capture` (never fed to the sync). 15 min: a 5000-level spot snapshot
+#: costs weight 250 (`venue.depth_weight`), about 17 weight/min per symbol of the 6000/min budget.
+DEFAULT_VERIFY_SNAPSHOT_INTERVAL_S = 900.0
+#: Share of `venue.REQUEST_WEIGHT_PER_MIN` the verification snapshots alone may plan to spend; the
+#: rest stays free for sync snapshots (resyncs after gaps and reconnects), which must never wait.
+VERIFY_WEIGHT_SHARE = 0.5
 #: Stream suffixes a config may name besides `trade` and `depth` (recorded, not modelled).
 _EXTRA_STREAM_RE = re.compile(r"^[A-Za-z0-9_@]{2,40}$")
 
@@ -54,6 +61,12 @@ class CaptureConfig:
             none; Binance's pings are answered either way.
         healthy_after_s: a connection up this long resets the backoff (`DEFAULT_HEALTHY_AFTER_S`).
         open_timeout_s, rest_timeout_s: deadlines of a WebSocket handshake and a REST call.
+        verify_snapshot_interval_s: every this many seconds, each symbol whose book is live gets
+            one more REST snapshot (same `snapshot_limit`), recorded in-band like the sync one
+            but never fed to the sync: `validate-capture` compares the rebuilt book with it.
+            None: none. Default `DEFAULT_VERIFY_SNAPSHOT_INTERVAL_S`; refused when the
+            verification alone would plan more than `VERIFY_WEIGHT_SHARE` of the venue's
+            request weight per minute (`verify_weight_per_min`).
         prefix: recording file prefix (default `binance-spot` / `binance-usdm`).
     """
 
@@ -77,6 +90,7 @@ class CaptureConfig:
     healthy_after_s: float = DEFAULT_HEALTHY_AFTER_S
     open_timeout_s: float = 10.0
     rest_timeout_s: float = 10.0
+    verify_snapshot_interval_s: float | None = DEFAULT_VERIFY_SNAPSHOT_INTERVAL_S
     prefix: str | None = None
 
     def __post_init__(self) -> None:
@@ -110,7 +124,31 @@ class CaptureConfig:
         if self.rotate_interval_s < 1:
             raise ConfigError(f"rotate_interval_s must be >= 1, got {self.rotate_interval_s}")
         venue.depth_weight(self.snapshot_limit, self.venue_spec)  # validates the limit
+        self._check_verify_budget()
         self.stream_names()  # validates symbols and the depth speed
+
+    def _check_verify_budget(self) -> None:
+        interval = self.verify_snapshot_interval_s
+        if interval is None:
+            return
+        if not interval > 0:
+            raise ConfigError(f"verify_snapshot_interval_s must be > 0 or None, got {interval}")
+        budget = VERIFY_WEIGHT_SHARE * venue.REQUEST_WEIGHT_PER_MIN
+        if self.verify_weight_per_min > budget:
+            raise ConfigError(
+                f"verification snapshots every {interval:g} s for {len(self.symbols)} symbol(s) "
+                f"at limit {self.snapshot_limit} would use {self.verify_weight_per_min:,.0f} "
+                f"request weight/min, over {budget:,.0f} ({VERIFY_WEIGHT_SHARE:.0%} of Binance's "
+                f"{venue.REQUEST_WEIGHT_PER_MIN}): raise the interval or lower snapshot_limit"
+            )
+
+    @property
+    def verify_weight_per_min(self) -> float:
+        """Request weight per minute the verification snapshots plan to use (0 when disabled)."""
+        if self.verify_snapshot_interval_s is None:
+            return 0.0
+        weight = venue.depth_weight(self.snapshot_limit, self.venue_spec)
+        return len(self.symbols) * weight * 60.0 / self.verify_snapshot_interval_s
 
     @property
     def venue_spec(self) -> venue.VenueSpec:
@@ -162,6 +200,7 @@ class CaptureProgress:
     bytes_written: int
     last_update_id: dict[str, int]
     files: tuple[str, ...]
+    verify_snapshots: int = 0
 
 
 @dataclass(frozen=True)
@@ -174,7 +213,12 @@ class CaptureSummary:
             recorded as one `gap` marker (`overflow_gaps`).
         gaps, resyncs: sequence gaps seen by the book sync plus overflow gaps; book restarts.
         reconnects: connections opened after the first (breaks and roll-overs; `rollovers`).
-        snapshots: REST snapshots recorded; `rest_retries` failed REST calls retried.
+        snapshots: sync snapshots: REST snapshots fetched for the book sync (each recorded
+            in-band and fed to it); `rest_retries` failed REST calls retried (both kinds).
+        verify_snapshots: verification snapshots recorded in-band (`verify_snapshot_interval_s`;
+            evidence for `validate-capture`, never fed to the sync). `verify_snapshots_discarded`
+            came back after their symbol's book had stopped being live and were not recorded:
+            a replay would have taken one for a sync snapshot the capture never used.
         levels_per_s: depth levels parsed and synced per wall second over the whole run.
         per_symbol: the book sync's counters per symbol.
         cpu_s: CPU seconds of the whole process during the capture (all threads).
@@ -205,3 +249,5 @@ class CaptureSummary:
     cpu_s: float
     stopped_reason: str
     instruments: dict[str, dict[str, object]] = field(default_factory=dict)
+    verify_snapshots: int = 0
+    verify_snapshots_discarded: int = 0

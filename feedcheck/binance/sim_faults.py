@@ -22,6 +22,9 @@ instead of events. Kinds, and what one firing does:
 - `http_429` / `http_5xx` / `slow_rest` / `stale_snapshot`: the next `times` REST depth requests
   for the symbol get 429 with `Retry-After: retry_after_s`, `status` (5xx), a `delay_s` wait, or a
   snapshot `stale_by_events` events old (exact at its own, too low, lastUpdateId).
+- `corrupt_snapshot`: the next `times` successful REST depth bodies for the symbol are wrong in
+  exactly one level: the best bid's quantity is `count` lots more than the book's (a body a
+  validation must catch; its lastUpdateId and every other level stay exact).
 """
 
 from __future__ import annotations
@@ -47,11 +50,12 @@ FaultKind = Literal[
     "http_5xx",
     "slow_rest",
     "stale_snapshot",
+    "corrupt_snapshot",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 EVENT_KINDS = frozenset({"drop", "duplicate", "overlap", "slow_frame"})
 CONNECTION_KINDS = frozenset({"disconnect", "server_shutdown"})
-REST_KINDS = frozenset({"http_429", "http_5xx", "slow_rest", "stale_snapshot"})
+REST_KINDS = frozenset({"http_429", "http_5xx", "slow_rest", "stale_snapshot", "corrupt_snapshot"})
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,8 @@ class RestEffect:
     status: int | None = None
     retry_after_s: int = 0
     stale_by_events: int = 0
+    #: Lots added to the served body's best bid quantity (0: the body is exact).
+    corrupt_lots: int = 0
 
 
 @dataclass
@@ -297,7 +303,8 @@ class FaultPlan:
         # One error or stale body per response; later specs wait for the next request.
         errors = [f for f in ready if f.spec.kind in ("http_429", "http_5xx")][:1]
         stale = [f for f in ready if f.spec.kind == "stale_snapshot"][: 0 if errors else 1]
-        for f in (*slow, *errors, *stale):
+        corrupt = [f for f in ready if f.spec.kind == "corrupt_snapshot"][: 0 if errors else 1]
+        for f in (*slow, *errors, *stale, *corrupt):
             f.fired += 1
         status = errors[0].spec.status if errors else None
         if errors and errors[0].spec.kind == "http_429":
@@ -307,4 +314,5 @@ class FaultPlan:
             status=status,
             retry_after_s=errors[0].spec.retry_after_s if status == 429 else 0,
             stale_by_events=stale[0].spec.stale_by_events if stale else 0,
+            corrupt_lots=corrupt[0].spec.count if corrupt else 0,
         )

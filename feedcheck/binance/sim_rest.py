@@ -3,7 +3,8 @@
 Depth bodies are exact: the symbol's book after every event with `u <= lastUpdateId`, best level
 first, `limit` levels per side (default 100, larger than 5000 capped to 5000). Errors are
 Binance-shaped (`{"code": -1121, "msg": "Invalid symbol."}`). Faults from the scenario (slow
-response, 429 with `Retry-After` seconds, 5xx, stale snapshot) apply per request.
+response, 429 with `Retry-After` seconds, 5xx, stale snapshot, corrupted snapshot) apply per
+request.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from feedcheck.binance import venue
-from feedcheck.binance.market import snapshot_body
+from feedcheck.binance.market import BookSnapshot, snapshot_body
 from feedcheck.binance.sim_framelog import FaultRecord, RestRecord
+from feedcheck.errors import ConfigError
 
 if TYPE_CHECKING:
     from feedcheck.binance.simulator import Simulator
@@ -34,6 +36,18 @@ ERR_MANDATORY_PARAM = -1102
 ERR_ILLEGAL_CHARS = -1100
 ERR_TOO_MANY_REQUESTS = -1003
 ERR_INTERNAL = -1001
+
+
+def corrupt_best_bid(snap: BookSnapshot, lots: int) -> BookSnapshot:
+    """`snap` with its best bid's quantity `lots` lots higher: one wrong level, all else exact.
+
+    Raises:
+        ConfigError: a snapshot without bids (nothing to corrupt).
+    """
+    if not snap.bids:
+        raise ConfigError(f"corrupt_snapshot: snapshot {snap.last_update_id} has no bid")
+    (price, qty), *rest = snap.bids
+    return BookSnapshot(snap.last_update_id, ((price, qty + lots), *rest), snap.asks)
 
 
 def _error(status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -123,6 +137,9 @@ class RestApi:
             self._fault("stale_snapshot", symbol, snap.last_update_id)
         else:
             snap = model.snapshot(limit)
+        if effect.corrupt_lots:
+            snap = corrupt_best_bid(snap, effect.corrupt_lots)
+            self._fault("corrupt_snapshot", symbol, snap.last_update_id)
         self._record(symbol, 200, limit, snap.last_update_id)
         return web.Response(
             text=snapshot_body(model.spec, snap), content_type="application/json", headers=headers

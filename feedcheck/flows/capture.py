@@ -23,6 +23,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 
 from feedcheck.binance import venue
 from feedcheck.binance.capture import CaptureConfig, CaptureProgress, CaptureSummary, capture
+from feedcheck.binance.capture_config import DEFAULT_VERIFY_SNAPSHOT_INTERVAL_S
 from feedcheck.errors import ConfigError
 from feedcheck.progress import ProgressEvent, emit
 from feedcheck.report.capture_progress import capture_progress_text, capture_summary_markdown
@@ -85,11 +86,14 @@ async def capture_flow(
     rotate_interval_s: float = 3600.0,
     progress_interval_s: float = 5.0,
     artifact_update_s: float = ARTIFACT_UPDATE_S,
+    verify_snapshot_interval_s: float | None = DEFAULT_VERIFY_SNAPSHOT_INTERVAL_S,
 ) -> CaptureSummary:
     """Capture `symbols` for `duration_s` into `out_dir/<regime>/` (real Binance spot by default;
     point `ws_url`/`rest_url` at `feedcheck simulate` to rehearse). Progress is reported every
     `progress_interval_s` (log line, CLI bar) and the `capture-progress` artifact rewritten in
-    place every `artifact_update_s`."""
+    place every `artifact_update_s`. Every `verify_snapshot_interval_s` (None: never) each live
+    symbol gets one more REST snapshot, recorded in-band for `validate-capture` to check the
+    rebuilt book against (the go/no-go's "order-book state validated" needs at least one)."""
     if duration_s <= 0:
         raise ConfigError(f"duration_s must be > 0, got {duration_s}")
     if artifact_update_s <= 0:
@@ -106,6 +110,7 @@ async def capture_flow(
         rest_url=rest_url or venue.SPOT.rest_base,
         rotate_interval_s=rotate_interval_s,
         progress_interval_s=progress_interval_s,
+        verify_snapshot_interval_s=verify_snapshot_interval_s,
     )
     summary = await capture_session(config, artifact_update_s)
     await acreate_markdown_artifact(

@@ -24,7 +24,8 @@ def capture_summary_text(s: CaptureSummary) -> str:
         f"captured {s.elapsed_s:,.0f} s ({s.stopped_reason}): {s.frames:,} frames, "
         f"{s.depth_events:,} depth events, {s.trades:,} trades, {s.levels:,} levels "
         f"({s.levels_per_s:,.0f}/s), {s.gaps} gaps, {s.resyncs} resyncs, {s.reconnects} reconnects, "
-        f"{s.snapshots} snapshots, {_mib(s.bytes_written)} in {len(s.files)} file(s); "
+        f"{s.snapshots} snapshots (+{s.verify_snapshots} verification), "
+        f"{_mib(s.bytes_written)} in {len(s.files)} file(s); "
         f"CPU {s.cpu_s:,.1f} s"
     )
 
@@ -43,6 +44,12 @@ def capture_summary_markdown(
         ("levels (per s)", f"{s.levels:,} ({s.levels_per_s:,.0f}/s)"),
         ("sequence gaps (overflow gaps)", f"{s.gaps} ({s.overflow_gaps})"),
         ("resyncs / snapshots / REST retries", f"{s.resyncs} / {s.snapshots} / {s.rest_retries}"),
+        (
+            "verification snapshots (discarded)",
+            f"{s.verify_snapshots} ({s.verify_snapshots_discarded})"
+            if config.verify_snapshot_interval_s is not None
+            else "off",
+        ),
         ("reconnects (roll-overs)", f"{s.reconnects} ({s.rollovers})"),
         ("frames dropped", f"{s.frames_dropped:,}"),
         ("bytes written", _mib(s.bytes_written)),

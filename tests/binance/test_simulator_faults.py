@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -194,3 +195,28 @@ class TestRestFaults:
                     body = await resp.json()
         assert body["lastUpdateId"] == sim.model("BTCUSDT").last_update_id
         assert sim.model("BTCUSDT").events_made == 5
+
+    async def test_corrupt_snapshot_changes_one_level_of_one_body(self, simulator_config):
+        # Armed from event 5: the first body after it is wrong at the best bid, the next exact.
+        corrupt = FaultSpec("corrupt_snapshot", symbol="BTCUSDT", at_event=5, count=3)
+        async with Simulator(simulator_config(scenario=_scenario(corrupt))) as sim:
+            spec = sim.config.symbols[0]
+            bodies, truth = [], []
+            async with aiohttp.ClientSession() as http:
+                for ticks in (2, 3, 1):  # events made at each request: 2, 5, 6
+                    await sim.advance(ticks)
+                    truth.append(
+                        json.loads(snapshot_body(spec, sim.model("BTCUSDT").snapshot(5000)))
+                    )
+                    async with http.get(sim.rest_url + DEPTH_URL_TAIL) as resp:
+                        bodies.append(await resp.json())
+        assert [bodies[0], bodies[2]] == [truth[0], truth[2]]  # before and after: exact
+        bad, good = bodies[1], truth[1]
+        assert (bad["lastUpdateId"], bad["asks"], bad["bids"][1:]) == (
+            good["lastUpdateId"], good["asks"], good["bids"][1:],
+        )  # fmt: skip
+        (price, qty), (good_price, good_qty) = bad["bids"][0], good["bids"][0]
+        lots = (Decimal(qty) - Decimal(good_qty)) / Decimal(spec.step_size_str)
+        assert (price, lots) == (good_price, 3)
+        [fault] = sim.log.faults_of("corrupt_snapshot")
+        assert fault.last_id == good["lastUpdateId"]
