@@ -109,9 +109,12 @@ async def rehearsal_captures(
     duration_s: float,
     regimes: Sequence[str] = REGIMES,
     symbols: Sequence[str] = ("BTCUSDT",),
+    verify_snapshot_interval_s: float | None = 5.0,
 ):
     """One capture of `duration_s` per regime into `capture_dir/<regime>/`, all at once against
-    one loopback simulator; returns their `CaptureSummary`s in `regimes` order."""
+    one loopback simulator; returns their `CaptureSummary`s in `regimes` order. Every
+    `verify_snapshot_interval_s` each capture records a verification snapshot, so even a 20 s
+    rehearsal gives `validate-capture` later snapshots to prove the rebuilt book against."""
     from feedcheck.binance.capture import CaptureConfig, capture
     from feedcheck.binance.simulator import Simulator, config_for_cli
 
@@ -126,6 +129,7 @@ async def rehearsal_captures(
                         out_dir=capture_dir / regime,
                         ws_url=sim.ws_url,
                         rest_url=sim.rest_url,
+                        verify_snapshot_interval_s=verify_snapshot_interval_s,
                     )
                 )
                 for regime in regimes
