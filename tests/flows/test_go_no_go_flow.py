@@ -14,7 +14,9 @@ from feedcheck.lake.synthetic import GroundTruth
 from feedcheck.report.criteria import Status
 from feedcheck.report.go_no_go import NO_GO, GoNoGoReport, Step, StepStatus
 
-REHEARSAL_S = 2.0
+#: Long enough for each rehearsal to record one verification snapshot (`rehearsal_captures`
+#: takes one every 5 s), so the rebuilt books are proven against a later snapshot.
+REHEARSAL_S = 7.0
 
 
 def statuses(report: GoNoGoReport) -> dict[str, Status]:
@@ -50,6 +52,8 @@ def test_demo_runs_every_story_and_judges_every_criterion(demo_run):
     complete = next(c.result for c in report.criteria if c.key == "captures_complete")
     assert "3 recording(s) in 3 regime(s)" in complete.evidence
     assert got["capture_gaps"] is Status.PASS  # the simulator injects no fault by default
+    # Each rehearsal records a verification snapshot: the book is compared, and agrees.
+    assert got["book_state"] is Status.PASS
     # The staged data are the demo Lake, injected faults and all (ground truth beside it).
     truth = GroundTruth.read(folder / "lake")
     staging = folder / "staging"
