@@ -9,8 +9,8 @@ Both runs are the real Prefect flow (temporary local server) with one task per p
 - dask: a `distributed.LocalCluster` of one single-threaded worker process per core, started
   before timing (its start is reported on its own), used through `--dask-address`, warmed with
   a one-day run so worker imports and the numba kernel load are not in the figure.
-Each is run `RUNS` times alternately, best reported (the machine is shared); results must be
-identical (`scaleout_results_identical`).
+Each is run `RUNS` times (Dask first, see below), best reported (the machine is shared); results
+must be identical (`scaleout_results_identical`).
 
 Figures: wall seconds, GB/s of Parquet on disk (GB = 1e9 bytes), M rows/s, peak RSS over the
 measured runs (high-water marks reset after warm-up): the flow process for threads (it does the
@@ -128,16 +128,18 @@ def main() -> None:
             with Client(cluster) as client:
                 client.run(_reset_peak_rss)  # the warm-up's imports stay, its peak does not
             dask_runs, dask_result = [], None
-            threads_rss = client_rss = 0.0
+            # Dask first: memory the thread runs' analyses leave in this process (allocators keep
+            # it) would otherwise count as the Dask client's.
+            _reset_peak_rss()
             for _ in range(RUNS):
-                _reset_peak_rss()
-                thread_result, s = run(month)
-                thread_runs.append(s)
-                threads_rss = max(threads_rss, peak_rss_mib())
-                _reset_peak_rss()
                 dask_result, s = run(month, task_runner="dask", dask_address=address)
                 dask_runs.append(s)
-                client_rss = max(client_rss, peak_rss_mib())
+            client_rss = peak_rss_mib()
+            _reset_peak_rss()
+            for _ in range(RUNS):
+                thread_result, s = run(month)
+                thread_runs.append(s)
+            threads_rss = peak_rss_mib()
             with Client(cluster) as client:
                 worker_rss = sorted(client.run(_worker_peak_rss_mib).values())
         finally:
