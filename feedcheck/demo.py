@@ -29,6 +29,9 @@ from feedcheck.lake.source import (
 
 #: The three market regimes of Story 1.2, as the capture deployments name their folders.
 REGIMES = ("us-open", "weekend", "event")
+#: Snapshot depth of a rehearsal: weight 50 instead of 250 at 5000, so verification snapshots
+#: every few seconds stay inside the capture's weight budget (the simulator's book is shallower).
+REHEARSAL_SNAPSHOT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ async def rehearsal_captures(
     regimes: Sequence[str] = REGIMES,
     symbols: Sequence[str] = ("BTCUSDT",),
     verify_snapshot_interval_s: float | None = 5.0,
+    snapshot_limit: int = REHEARSAL_SNAPSHOT_LIMIT,
 ):
     """One capture of `duration_s` per regime into `capture_dir/<regime>/`, all at once against
     one loopback simulator; returns their `CaptureSummary`s in `regimes` order. Every
@@ -130,6 +134,7 @@ async def rehearsal_captures(
                         ws_url=sim.ws_url,
                         rest_url=sim.rest_url,
                         verify_snapshot_interval_s=verify_snapshot_interval_s,
+                        snapshot_limit=snapshot_limit,
                     )
                 )
                 for regime in regimes

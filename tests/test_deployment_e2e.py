@@ -69,7 +69,8 @@ def test_go_no_go_runs_as_a_deployment_on_a_worker(server, tmp_path):
         "go-no-go/demo",
         "--param", "spike_hours=0.02",
         "--param", "memory_cap_gib=null",
-        "--param", "rehearsal_capture_s=2",
+        "--param", "rehearsal_capture_s=4",
+        "--param", "rehearsal_verify_s=1.5",
         "--param", f"report_dir={json.dumps(str(report_dir))}",
     )  # fmt: skip
     run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
@@ -106,6 +107,8 @@ def test_go_no_go_runs_as_a_deployment_on_a_worker(server, tmp_path):
     report = json.loads((report_dir / "report.json").read_text())
     assert len(report["criteria"]) == 11
     # The children ran under the worker's parent run, each with its own flow run in the API.
+    book = next(c for c in report["criteria"] if c["key"] == "book_state")
+    assert book["status"] == "PASS", book["evidence"]
     children = {s["step"]: s for s in report["steps"]}
     assert children["validate-capture"]["status"] == "completed"
     child = server.get(f"/flow_runs/{children['origin-time']['flow_run_id']}")

@@ -110,11 +110,14 @@ def collect_latest(reports_dir: Path, exclude: Path) -> Evidence:
 
 
 @task(name="rehearsal-captures", cache_policy=NO_CACHE)
-def rehearsal_captures_task(capture_dir: Path, duration_s: float) -> list:
-    """Three short captures (us-open, weekend, event) against the loopback exchange."""
+def rehearsal_captures_task(capture_dir: Path, duration_s: float, verify_s: float) -> list:
+    """Three short captures (us-open, weekend, event) against the loopback exchange, each with
+    a verification snapshot every `verify_s`."""
     from feedcheck.demo import rehearsal_captures
 
-    return asyncio.run(rehearsal_captures(capture_dir, duration_s))
+    return asyncio.run(
+        rehearsal_captures(capture_dir, duration_s, verify_snapshot_interval_s=verify_s)
+    )
 
 
 @task(name="write-go-no-go-report", cache_policy=NO_CACHE)
@@ -176,6 +179,7 @@ def go_no_go(
     memory_cap_gib: float | None = 4.0,
     capture_dir: str = "captures",
     rehearsal_capture_s: float = 20.0,
+    rehearsal_verify_s: float = 5.0,
     thresholds_file: str | None = None,
     thresholds: dict[str, float] | None = None,
 ) -> GoNoGoReport:
@@ -185,7 +189,8 @@ def go_no_go(
     `download` flow takes them; `download_data=False` uses what `staging_dir` already holds) and
     validates every recording under `capture_dir`. `demo=True` replaces both sources by the
     embedded default: the `demo_scenario` Lake on a loopback S3 and three rehearsal captures of
-    `rehearsal_capture_s` against the loopback exchange, all under the report folder.
+    `rehearsal_capture_s` against the loopback exchange (a verification snapshot every
+    `rehearsal_verify_s`, so the rebuilt book is proven), all under the report folder.
     `reuse=True` runs nothing and judges the newest results found under `reports_dir`.
     Thresholds: the plan's, then `thresholds_file` (YAML), then `thresholds` (see
     `GoNoGoThresholds`).
@@ -196,8 +201,8 @@ def go_no_go(
     check_exchange(exchange)
     for s in symbols:
         check_symbol(s)
-    if rehearsal_capture_s <= 0 or spike_hours <= 0:
-        raise ConfigError("rehearsal_capture_s and spike_hours must be > 0")
+    if rehearsal_capture_s <= 0 or rehearsal_verify_s <= 0 or spike_hours <= 0:
+        raise ConfigError("rehearsal_capture_s, rehearsal_verify_s and spike_hours must be > 0")
     if demo and reuse:
         raise ConfigError("demo and reuse exclude each other: reuse runs nothing")
     run_name = runtime_flow_run.name or "local"
@@ -227,6 +232,7 @@ def go_no_go(
             ),
             capture_dir=Path(capture_dir),
             rehearsal_capture_s=rehearsal_capture_s,
+            rehearsal_verify_s=rehearsal_verify_s,
             origin_params=dict(
                 missing_invalid_max_pct=limits.origin_missing_invalid_max_pct,
                 skew_p95_max_ms=limits.skew_p95_max_ms,
@@ -280,6 +286,7 @@ def _run_stories(
     spike_params: dict[str, Any],
     capture_dir: Path,
     rehearsal_capture_s: float,
+    rehearsal_verify_s: float,
     origin_params: dict[str, Any],
 ) -> tuple[Evidence, str, str, Path]:
     """Every story as a child, in order; returns the evidence and how to describe its data."""
@@ -360,11 +367,13 @@ def _run_stories(
             counter,
             capture_dir=capture_dir,
             duration_s=rehearsal_capture_s,
+            verify_s=rehearsal_verify_s,
         )
         steps.append(run)
         capture_text = (
             f"three rehearsal captures of {rehearsal_capture_s:g} s (us-open, weekend, event) "
-            "against the loopback Binance simulator"
+            "against the loopback Binance simulator, a verification snapshot every "
+            f"{rehearsal_verify_s:g} s"
         )
     else:
         capture_text = f"recordings found under {capture_dir}"

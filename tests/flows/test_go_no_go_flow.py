@@ -14,9 +14,10 @@ from feedcheck.lake.synthetic import GroundTruth
 from feedcheck.report.criteria import Status
 from feedcheck.report.go_no_go import NO_GO, GoNoGoReport, Step, StepStatus
 
-#: Long enough for each rehearsal to record one verification snapshot (`rehearsal_captures`
-#: takes one every 5 s), so the rebuilt books are proven against a later snapshot.
-REHEARSAL_S = 7.0
+#: Rehearsals long enough for verification snapshots every `VERIFY_S` (at least two each,
+#: with seconds to spare for the sync on a loaded machine), so the rebuilt books are proven.
+REHEARSAL_S = 5.0
+VERIFY_S = 1.5
 
 
 def statuses(report: GoNoGoReport) -> dict[str, Status]:
@@ -31,6 +32,7 @@ def demo_run(tmp_path_factory) -> tuple[GoNoGoReport, Path]:
         spike_hours=0.02,
         memory_cap_gib=None,
         rehearsal_capture_s=REHEARSAL_S,
+        rehearsal_verify_s=VERIFY_S,
         report_dir=str(folder),
     )
     return report, folder
