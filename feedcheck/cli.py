@@ -548,6 +548,8 @@ def go_no_go(
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the report as JSON")
     ] = None,
+    task_runner: TaskRunnerOption = "threads",
+    dask_address: DaskAddressOption = None,
 ) -> None:
     """Epic 1's go/no-go: run (or, with --reuse, collect) download → origin-time → validation-spike
     → validate-capture and judge every criterion; GO only when all pass."""
@@ -576,6 +578,7 @@ def go_no_go(
         thresholds=_parse_thresholds(threshold or []) or None,
         reports_dir=str(reports_dir),
         report_dir=str(report_dir) if report_dir else None,
+        **_runner(task_runner, dask_address),
     )
 
 

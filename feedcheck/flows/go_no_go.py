@@ -27,6 +27,7 @@ from prefect.states import State
 from prefect.utilities.urls import url_for
 
 from feedcheck.errors import ConfigError, FeedcheckError
+from feedcheck.flows.runners import DEFAULT_TASK_RUNNER, scale_out_parameters
 from feedcheck.lake.layout import TABLES, check_exchange, check_symbol, check_table
 from feedcheck.progress import Counter
 from feedcheck.report.go_no_go import Evidence, GoNoGoReport, Step, StepRun, StepStatus, evaluate
@@ -182,6 +183,8 @@ def go_no_go(
     rehearsal_verify_s: float = 5.0,
     thresholds_file: str | None = None,
     thresholds: dict[str, float] | None = None,
+    task_runner: str = DEFAULT_TASK_RUNNER,
+    dask_address: str | None = None,
 ) -> GoNoGoReport:
     """Epic 1's go/no-go; the report goes to `report_dir` (default `reports_dir/go-no-go-<run>`).
 
@@ -193,9 +196,11 @@ def go_no_go(
     `rehearsal_verify_s`, so the rebuilt book is proven), all under the report folder.
     `reuse=True` runs nothing and judges the newest results found under `reports_dir`.
     Thresholds: the plan's, then `thresholds_file` (YAML), then `thresholds` (see
-    `GoNoGoThresholds`).
+    `GoNoGoThresholds`). `task_runner`/`dask_address` choose where download, origin-time and
+    the spike fan out (a thread pool, or a Dask cluster: see `flows/runners.py`).
     """
     limits = load_thresholds(thresholds_file, thresholds)
+    runner = scale_out_parameters(task_runner, dask_address)
     for t in tables:
         check_table(t)
     check_exchange(exchange)
@@ -222,20 +227,20 @@ def go_no_go(
             download_params=dict(
                 start=start, end=end, tables=tables, exchange=exchange, symbols=symbols,
                 endpoint_url=endpoint_url, sample=sample, bucket=bucket, prefix=prefix,
-                secret_block=secret_block,
+                secret_block=secret_block, **runner,
             ),
             staging=Path(staging_dir),
             download_data=download_data,
             spike_params=dict(
                 data_dir=spike_data_dir, hours=spike_hours, memory_cap_gib=memory_cap_gib,
-                memory_budget_gib=limits.memory_p95_max_gib,
+                memory_budget_gib=limits.memory_p95_max_gib, **runner,
             ),
             capture_dir=Path(capture_dir),
             rehearsal_capture_s=rehearsal_capture_s,
             rehearsal_verify_s=rehearsal_verify_s,
             origin_params=dict(
                 missing_invalid_max_pct=limits.origin_missing_invalid_max_pct,
-                skew_p95_max_ms=limits.skew_p95_max_ms,
+                skew_p95_max_ms=limits.skew_p95_max_ms, **runner,
             ),
         )  # fmt: skip
 

@@ -283,3 +283,33 @@ def test_runner_choice_is_checked():
         "task_runner": "dask",
         "dask_address": "tcp://h:1",
     }
+
+
+def test_go_no_go_fans_its_children_out_on_the_cluster(
+    month_like_tree, thread_pool_result, cluster, tmp_path
+):
+    from feedcheck.flows.go_no_go import go_no_go
+    from feedcheck.report.go_no_go import Evidence, evaluate
+    from feedcheck.report.thresholds import GoNoGoThresholds
+
+    empty = tmp_path / "no-parquet-here"
+    empty.mkdir()
+    with Client(cluster) as client, get_task_stream(client) as stream:
+        report = go_no_go(
+            download_data=False,
+            staging_dir=str(month_like_tree),
+            symbols=["BTC-USDT", "ETH-USDT"],
+            spike_data_dir=str(empty),
+            memory_cap_gib=None,
+            capture_dir=str(tmp_path / "no-captures"),
+            report_dir=str(tmp_path / "report"),
+            task_runner="dask",
+            dask_address=cluster.scheduler_address,
+        )
+    ran = {t["key"] for t in stream.data if t["key"].startswith("analyse_origin_time_partition")}
+    assert len(ran) == 23  # origin-time's partitions ran on the cluster's workers
+    # ... and judge exactly as the thread pool's result does
+    expected = evaluate(Evidence(origin_time=thread_pool_result), GoNoGoThresholds())
+    got = {c.key: c.result for c in report.criteria}
+    for c in expected.criteria[:3]:
+        assert (got[c.key].status, got[c.key].value) == (c.result.status, c.result.value)
