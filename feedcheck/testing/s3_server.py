@@ -30,7 +30,8 @@ _INDEX_NAME = "contents.json.gz"
 @contextmanager
 def moto_s3_server(host: str = LOOPBACK, port: int = 0, *, quiet: bool = True) -> Iterator[str]:
     """Run moto's threaded server on `host:port` (port 0 = a free port) and yield its endpoint
-    URL, e.g. `http://127.0.0.1:40123`. The server stops when the block exits.
+    URL, e.g. `http://127.0.0.1:40123`. When the block exits the server wipes what it held
+    (moto's state is process-wide: the next server would serve it too) and stops.
 
     quiet: silence werkzeug's per-request access log (it goes to stderr otherwise).
     """
@@ -40,9 +41,14 @@ def moto_s3_server(host: str = LOOPBACK, port: int = 0, *, quiet: bool = True) -
     server.start()
     try:
         bound_host, bound_port = server.get_host_and_port()
-        yield f"http://{bound_host}:{bound_port}"
+        endpoint = f"http://{bound_host}:{bound_port}"
+        yield endpoint
     finally:
-        server.stop()
+        try:
+            reset_server(endpoint)
+            set_auth_enforced(endpoint, False)
+        finally:
+            server.stop()
 
 
 def _post(endpoint_url: str, path: str, body: bytes) -> bytes:

@@ -35,6 +35,7 @@ from feedcheck.lake.source import (
 from feedcheck.testing.fault_proxy import Fault, FaultProxy
 from feedcheck.testing.s3_server import set_auth_enforced
 from tests.lake.s3_fixtures import (
+    ADMIN,
     EXCHANGE,
     SYMBOL,
     GetCounter,
@@ -614,3 +615,21 @@ class TestManifest:
 
 def test_backoff_is_injectable_and_endless() -> None:
     assert list(itertools.islice(exponential_backoff(rng=lambda: 0.5), 3)) == [0.25, 0.5, 1.0]
+
+
+def test_a_stopped_server_leaves_nothing_for_the_next(tmp_path):
+    """moto's buckets live in process-wide state: a server that stops must wipe them, or the next
+    server in the same process serves another test's objects (a demo's partitions showed up in a
+    later fixture's listing once)."""
+    from feedcheck.lake.source import VENDOR_BUCKET, VENDOR_PREFIX
+    from feedcheck.lake.synthetic import generate_dataset, scenario_with_overrides
+    from feedcheck.testing.s3_server import moto_s3_server, publish_tree
+
+    generate_dataset(
+        scenario_with_overrides("demo", hours_per_day=0.01, symbols=["BTC-USDT"]), tmp_path
+    )
+    with moto_s3_server() as first:
+        assert publish_tree(first, tmp_path, VENDOR_BUCKET, VENDOR_PREFIX)
+    with moto_s3_server() as second:
+        client = make_s3_client(LakeSource.vendor(second), ADMIN)
+        assert client.list_buckets()["Buckets"] == []
