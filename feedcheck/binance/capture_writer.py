@@ -68,6 +68,10 @@ class FrameQueue:
     def has_room(self) -> bool:
         return len(self._items) < self.max_frames
 
+    def __len__(self) -> int:
+        """Records waiting for the writer thread."""
+        return len(self._items)
+
     def close(self) -> None:
         """No more records: the writer drains what is queued, then stops."""
         self._closed = True

@@ -122,9 +122,13 @@ class Run:
         return s.frames_recorded + s.frames_dropped == len(sent_frames(self.sim))
 
     async def settle(self) -> None:
-        """Wait until every frame sent is recorded and no snapshot fetch is in flight."""
+        """Wait until every frame sent is recorded, the writer thread has taken everything queued
+        (so the next tick starts with an empty queue) and no snapshot fetch is in flight."""
         await self.sim.drain()
-        await wait_until(lambda: self.caught_up() and not self.session.fetching, "settled")
+        await wait_until(
+            lambda: self.caught_up() and not self.session.fetching and not self.session._queue,
+            "settled",
+        )
 
     async def tick(self, ticks: int) -> None:
         for _ in range(ticks):
