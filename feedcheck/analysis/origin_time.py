@@ -16,7 +16,7 @@ stream and evaluates Story 1.1's criteria. Capture data (issue 3) comes in throu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from feedcheck.analysis import origin_time_kernel as k
+from feedcheck.analysis.origin_time_fold import OriginTimeFold
 from feedcheck.analysis.origin_time_result import (
     HoleSummary,
     OriginCounts,
@@ -33,8 +34,7 @@ from feedcheck.analysis.origin_time_result import (
     PartitionStatus,
 )
 from feedcheck.analysis.origin_time_scan import ORIGIN, RECEIVED, ClockScan
-from feedcheck.analysis.origin_time_streams import OriginTimeResult, rollup_stream
-from feedcheck.analysis.origin_time_verdict import evaluate_criteria, recommend
+from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.analysis.skew_sketch import SkewSketch
 from feedcheck.errors import ConfigError, CorruptFileError, DataError, SchemaMismatchError
 from feedcheck.lake.layout import Partition, check_table, day_range, parse_key
@@ -312,40 +312,18 @@ def combine_partitions(
     Counts and holes add exactly; skew percentiles come from the merged sketches, exact while
     the stream has at most `config.exact_skew_max_values` distinct (hour, skew) runs, else within
     `SkewStats.relative_error` (2**-11) + 1 ns. The result does not depend on the order or the
-    place the partitions were analysed in.
+    place the partitions were analysed in. This is `OriginTimeFold` fed in plan order; a run that
+    gets results one by one folds them as they arrive instead, so it never holds them all.
 
     Raises:
         ConfigError: a planned partition has no result, or a result has no skew sketch.
     """
-    partitions, rollups, missing = [], [], []
-    for table, ex, sym in plan.streams:
-        mine, gaps = [], []
-        for dt in plan.days:
-            part = Partition(check_table(table), ex, sym, dt)
-            if part not in plan.found:
-                gaps.append(dt)
-                missing.append(part.key)
-                continue
-            if part not in results:
-                raise ConfigError(f"{part.key}: planned but no result to combine")
-            mine.append(results[part])
-        stream = rollup_stream(table, ex, sym, mine, gaps, config)
-        rollups.append(replace(stream, recommendation=recommend(stream, config.thresholds)))
-        partitions += [replace(p, skew_sketch=None) for p in mine]
-    days = plan.days
-    result = OriginTimeResult(
-        source=plan.source,
-        data_kind=plan.data_kind,
-        tables=plan.tables,
-        start=days[0] if days else None,
-        end=days[-1] + timedelta(days=1) if days else None,
-        config=config,
-        partitions=tuple(sorted(partitions, key=lambda p: p.key)),
-        streams=tuple(rollups),
-        missing_partitions=tuple(sorted(missing)),
-        criteria=(),
-    )
-    return replace(result, criteria=tuple(evaluate_criteria(result)))
+    fold = OriginTimeFold(plan, config)
+    for part in plan.partitions:
+        if part not in results:
+            raise ConfigError(f"{part.key}: planned but no result to combine")
+        fold.add(part, results[part])
+    return fold.result()
 
 
 def analyse_staging(
@@ -362,8 +340,9 @@ def analyse_staging(
     """Analyse every partition of `tables` in a Lake Hive tree and roll them up per stream.
 
     In one process, partition after partition: `plan_staging`, `analyse_found_partition` per
-    partition, `combine_partitions`. The flow runs the same three steps with the partitions
-    fanned out over a task runner (threads or a Dask cluster).
+    partition, folded into an `OriginTimeFold` as it is done (as `combine_partitions` would).
+    The flow runs the same steps with the partitions fanned out over a task runner (threads or a
+    Dask cluster), folding each result as it arrives.
 
     Args:
         root: tree root holding `{table}/exchange=../symbol=../dt=../*.parquet`.
@@ -379,16 +358,17 @@ def analyse_staging(
         An `OriginTimeResult`: present partitions (ok, empty, unreadable with the error kept),
         missing partitions (days of the range without a partition, per stream), per-stream
         rollups with recommendations, and the Story 1.1 criteria. Unreadable files are findings,
-        not failures. Partition skew sketches are dropped once their stream is rolled up.
+        not failures. A partition's skew sketch is dropped once folded into its stream's.
 
     Raises:
         ConfigError: a bad table, exchange, symbol or date range.
     """
     plan = plan_staging(root, tables, exchange=exchange, symbols=symbols, start=start, end=end)
-    results: dict[Partition, PartitionOriginTime] = {}
+    fold = OriginTimeFold(plan, config)
     todo = plan.partitions
     for done, part in enumerate(todo, start=1):
-        results[part] = analyse_found_partition(plan.found[part], part, config)
+        summary = analyse_found_partition(plan.found[part], part, config)
+        fold.add(part, summary)  # its sketch merged into the stream's: one kept per stream
         if on_partition is not None:
-            on_partition(results[part], done, len(todo))
-    return combine_partitions(plan, results, config)
+            on_partition(summary, done, len(todo))
+    return fold.result()
