@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as runtime_flow_run
 
+from feedcheck.analysis.origin_time_fold import OriginTimeFold
 from feedcheck.analysis.origin_time_result import (
     HOLE_MULTIPLE,
     MISSING_INVALID_MAX_PCT,
@@ -27,7 +28,7 @@ from feedcheck.analysis.origin_time_result import (
 )
 from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.errors import ConfigError
-from feedcheck.flows.runners import DEFAULT_TASK_RUNNER, map_partitions, scale_out
+from feedcheck.flows.runners import DEFAULT_TASK_RUNNER, iter_partitions, scale_out
 from feedcheck.lake.layout import TABLES, check_exchange, check_symbol, check_table
 from feedcheck.progress import Counter
 from feedcheck.report.criteria import overall_status
@@ -92,8 +93,9 @@ def origin_time(
     Partitions (table × symbol × day) are analysed one task each on `task_runner`: "threads"
     (default, `max_workers` threads, default one per core) or "dask" (the cluster at
     `dask_address`, or a local cluster of `max_workers` processes); each returns its counts and
-    skew sketch, merged here (exact counts; percentiles exact or within 2**-11, see
-    `combine_partitions`). On a cluster, `staging_dir` must be a path every worker can read.
+    skew sketch, folded here into its stream's rollup as it arrives (`OriginTimeFold`: one sketch
+    held per stream; exact counts; percentiles exact or within 2**-11, see `combine_partitions`).
+    On a cluster, `staging_dir` must be a path every worker can read.
 
     `lake_s3=True` reads Crypto Lake on S3 instead of `staging_dir`, with the downloader's settings
     (`endpoint_url`, `sample`, `bucket`, `prefix`, `secret_block`, FEEDCHECK_LAKE_* env): the
@@ -137,16 +139,21 @@ def origin_time(
         plan = plan_origin_time(Path(staging_dir), tables, exchange, symbols, start, end)
         analyse, fixed = analyse_origin_time_partition, dict(config=config)
     partitions = plan.partitions
+    # Each summary is folded into its stream's rollup as it arrives and then dropped: this
+    # process holds one skew sketch per stream, never one per partition.
+    fold = OriginTimeFold(plan, config)
     with scale_out(task_runner, dask_address, max_workers=max_workers) as runner:
-        summaries = map_partitions(
+        for i, summary in iter_partitions(
             runner,
             analyse,
             {"partition": partitions, "files": [list(plan.found[p]) for p in partitions]},
             fixed,
             progress=Counter("origin-time", len(partitions)),
             describe=lambda r: f"{r.key} {r.status.value}",
-        )
-    result = combine_origin_time(plan, partitions, summaries, config)
+        ):
+            fold.add(partitions[i], summary)
+            del summary
+    result = combine_origin_time(fold)
     plots = write_plots(result, report)
     json_path = write_result_json(result, report / RESULT_FILE)
 

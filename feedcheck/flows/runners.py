@@ -12,9 +12,11 @@ parameters and hands them to this module:
 The runner is picked at run time (a flow parameter, so a deployment run can say
 `--param task_runner=dask --param dask_address=tcp://...`), not fixed in the `@flow` decorator:
 the flow opens it with `scale_out(...)` around its fan-out and maps its per-partition task with
-`map_partitions(...)`. Each mapped task returns a small summary (counts, sketches, manifest rows),
-so no raw row travels back to the flow; progress is stepped here, in the flow's process, as
-results arrive (a worker process cannot reach the CLI's progress bar).
+`map_partitions(...)` (all results, in order) or `iter_partitions(...)` (each result as it
+arrives, kept by nobody once taken, so the flow can fold them and hold one at a time). Each
+mapped task returns a small summary (counts, sketches, manifest rows), so no raw row travels back
+to the flow; progress is stepped here, in the flow's process, as results arrive (a worker process
+cannot reach the CLI's progress bar).
 
 A parent flow that calls these flows as children (go-no-go) passes the choice down with
 `**scale_out_parameters(task_runner, dask_address)`.
@@ -33,12 +35,13 @@ Prefect task run is re-run under the same id, so the flow completes.
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 from prefect import unmapped
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
 
@@ -164,35 +167,86 @@ def map_partitions(
         progress: stepped in this process as each result arrives, with `describe(result)`.
 
     Returns:
-        The results in the order of `mapped` (whatever order they finished in).
+        The results in the order of `mapped` (whatever order they finished in). All of them are
+        held until the last arrives; to fold them as they arrive, use `iter_partitions`.
 
     Raises:
         The first failed task's exception, once every task has settled (no task is abandoned
         half-way, so files they write are complete or absent).
     """
+    results: list[Any] = [None] * max((len(v) for v in mapped.values()), default=0)
+    for i, result in iter_partitions(
+        runner, task, mapped, fixed, progress=progress, describe=describe
+    ):
+        results[i] = result
+    return results
+
+
+def iter_partitions(
+    runner: TaskRunner,
+    task: Task[..., R],
+    mapped: Mapping[str, Sequence[Any]],
+    fixed: Mapping[str, Any] | None = None,
+    *,
+    progress: Counter | None = None,
+    describe: Callable[[R], str] | None = None,
+) -> Iterator[tuple[int, R]]:
+    """`map_partitions`, yielding `(index in mapped, result)` as each task finishes.
+
+    Nothing here keeps a result once it is yielded: each task's future (which holds its final
+    state, result included) is dropped as its result is taken, so a caller that folds the
+    results and drops them holds one at a time. (Prefect's `as_completed` keeps every future
+    until the last one finishes, hence the done-callback queue here.)
+
+    Raises:
+        ConfigError: the mapped sequences differ in length (before any task is submitted).
+        The first (in `mapped` order) failed task's exception, after every task has settled and
+        every success has been yielded.
+    """
     lengths = {len(v) for v in mapped.values()}
     if len(lengths) > 1:
         raise ConfigError(f"mapped parameters differ in length: {sorted(lengths)}")
     if not mapped or lengths == {0}:
-        return []
+        return
     parameters: dict[str, Any] = {name: list(values) for name, values in mapped.items()}
     parameters.update({name: unmapped(value) for name, value in (fixed or {}).items()})
-    futures: list[PrefectFuture[R]] = list(runner.map(task, parameters))
-    index = {id(f): i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(futures)
+    futures: list[PrefectFuture[R] | None] = list(runner.map(task, parameters))
+    finished: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i, future in enumerate(futures):
+        assert future is not None
+        # The callback holds the index only: the queue never keeps a future alive.
+        future.add_done_callback(lambda _done, i=i: finished.put(i))
+    del future
     failed: list[tuple[int, BaseException]] = []
-    for future in as_completed(futures):
-        i = index[id(future)]
+    for _ in range(len(futures)):
+        i = finished.get()
+        taken, futures[i] = futures[i], None
+        assert taken is not None
         try:
-            results[i] = future.result()
+            result = taken.result()
         except Exception as exc:  # noqa: BLE001 - re-raised below, after the others settle
             failed.append((i, exc))
             continue
+        _forget_result(taken)
+        del taken
         if progress is not None:
-            progress.step(describe(results[i]) if describe else "")
+            progress.step(describe(result) if describe else "")
+        yield i, result
+        del result
     if failed:
         raise min(failed, key=lambda f: f[0])[1]
-    return results
+
+
+def _forget_result(future: PrefectFuture[Any]) -> None:
+    """Drop the finished `future`'s reference to its result (its final state's `data`).
+
+    Why: a thread-pool future and the `concurrent.futures.Future` it wraps refer to each other
+    (Prefect registers a done callback bound to the wrapper), so a dropped future is freed only by
+    the cyclic GC's next full pass, result included; measured on 30 tasks of 20 MB each, all 30
+    results were still alive at the end of the loop. A full `gc.collect()` per result costs
+    ~0.2 s in a flow process, so the link to the result is cut instead.
+    """
+    future.state.data = None
 
 
 def run_one_at_a_time(

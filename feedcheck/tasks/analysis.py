@@ -12,11 +12,11 @@ from prefect.cache_policies import NO_CACHE
 from feedcheck.analysis.origin_time import (
     StagingPlan,
     analyse_found_partition,
-    combine_partitions,
     plan_from_found,
     plan_staging,
     unreadable_partition,
 )
+from feedcheck.analysis.origin_time_fold import OriginTimeFold
 from feedcheck.analysis.origin_time_result import OriginTimeConfig, PartitionOriginTime
 from feedcheck.analysis.origin_time_streams import OriginTimeResult
 from feedcheck.errors import CorruptFileError
@@ -74,14 +74,9 @@ def analyse_origin_time_partition(
 
 
 @task(name="combine-origin-time", cache_policy=NO_CACHE)
-def combine_origin_time(
-    plan: StagingPlan,
-    partitions: list[Partition],
-    results: list[PartitionOriginTime],
-    config: OriginTimeConfig,
-) -> OriginTimeResult:
-    """`results[i]` is the summary of `partitions[i]`; merged in the flow's process."""
-    return combine_partitions(plan, dict(zip(partitions, results, strict=True)), config)
+def combine_origin_time(fold: OriginTimeFold) -> OriginTimeResult:
+    """The run's result from its partitions, folded in the flow's process as they arrived."""
+    return fold.result()
 
 
 @task(name="plan-origin-time-s3", cache_policy=NO_CACHE)
