@@ -223,16 +223,17 @@ def iter_partitions(
         taken, futures[i] = futures[i], None
         assert taken is not None
         try:
-            result = taken.result()
+            # Boxed, so that this frame lets go of the result as it yields it (a local would
+            # keep it alive until the caller asks for the next one).
+            box = [taken.result()]
         except Exception as exc:  # noqa: BLE001 - re-raised below, after the others settle
             failed.append((i, exc))
             continue
         _forget_result(taken)
         del taken
         if progress is not None:
-            progress.step(describe(result) if describe else "")
-        yield i, result
-        del result
+            progress.step(describe(box[0]) if describe else "")
+        yield i, box.pop()
     if failed:
         raise min(failed, key=lambda f: f[0])[1]
 
