@@ -8,18 +8,22 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from feedcheck.analysis.gaps import (
     DeltaGapResult,
     PartitionGaps,
+    _message_times,
+    _time_batches,
     analyse_delta_gaps,
     capture_gap_ratio,
     partition_gaps,
 )
 from feedcheck.binance.validate import group_recordings, validate_recordings
 from feedcheck.binance.validate_result import CaptureValidation
+from feedcheck.book.replay import message_starts
 from feedcheck.errors import ConfigError
 from feedcheck.lake.synthetic import generate_dataset, load_builtin_scenario
 from feedcheck.report.criteria import Status
@@ -202,3 +206,69 @@ class TestCapture:
         assert (r.gaps, r.depth_events) == (20, rec.depth_events)
         assert r.gap_ratio == 20 / rec.depth_events
         assert (r.criterion.status, r.criterion.value) == (Status.FAIL, 20 / rec.depth_events * 100)
+
+
+def _eager_message_times(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pre-streaming reference: the three columns read whole, messages found in one pass."""
+    table = pq.read_table(path, columns=["timestamp", "receipt_timestamp", "sequence_number"])
+    recv = table.column("receipt_timestamp").fill_null(0).to_numpy()
+    seq = table.column("sequence_number").to_numpy()
+    starts = message_starts(recv, seq)[:-1]
+    origin = table.column("timestamp").fill_null(0).to_numpy()[starts]
+    valid = (~table.column("timestamp").is_null().to_numpy(zero_copy_only=False))[starts]
+    return seq[starts], origin, valid & (origin > 0)
+
+
+@pytest.fixture(scope="module")
+def small_groups(
+    synthetic_faults: SyntheticDataset, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """The faults BTC day rewritten with 997-row row groups (messages straddle them)."""
+    (src,) = (
+        synthetic_faults.root / "book_delta_v2/exchange=BINANCE/symbol=BTC-USDT/dt=2024-04-01"
+    ).glob("*.parquet")
+    dst = tmp_path_factory.mktemp("gaps-rg") / src.relative_to(synthetic_faults.root)
+    dst.parent.mkdir(parents=True)
+    pq.write_table(pq.read_table(src), dst, row_group_size=997)
+    assert pq.ParquetFile(dst).num_row_groups > 10
+    return src, dst
+
+
+class TestStreamedReads:
+    """`_message_times` reads the delta columns in bounded batches with the eager answers."""
+
+    @pytest.mark.parametrize("batch_rows", [3, 1_000, 10**9])
+    def test_batched_message_times_equal_the_eager_read(
+        self, small_groups: tuple[Path, Path], batch_rows: int
+    ) -> None:
+        src, dst = small_groups
+        want = _eager_message_times(src)
+        assert len(want[0]) > 1_000  # enough messages for boundaries to fall inside them
+        for got in (_message_times(src, batch_rows), _message_times(dst, batch_rows)):
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)
+
+    @pytest.mark.parametrize("batch_rows", [500, 2_000])
+    def test_no_batch_exceeds_batch_rows(
+        self, small_groups: tuple[Path, Path], batch_rows: int
+    ) -> None:
+        src, dst = small_groups
+        rows = pq.ParquetFile(src).metadata.num_rows
+        for path in (src, dst):
+            sizes = [len(b[0]) for b in _time_batches(path, batch_rows)]
+            assert sum(sizes) == rows
+            assert max(sizes) <= batch_rows
+            assert len(sizes) >= -(-rows // batch_rows)
+
+    def test_partition_gaps_equal_across_row_group_layouts(
+        self, small_groups: tuple[Path, Path]
+    ) -> None:
+        src, dst = small_groups
+        one, _ = partition_gaps(src, tick=TICK, lot=LOTS["BTC-USDT"])
+        many, _ = partition_gaps(dst, tick=TICK, lot=LOTS["BTC-USDT"])
+        assert one == many
+        assert one.regressions == one.duplicates == 2 and one.holes == 1
+
+    def test_bad_batch_rows_raises(self, small_groups: tuple[Path, Path]) -> None:
+        with pytest.raises(ConfigError, match="batch_rows"):
+            _message_times(small_groups[0], 0)
