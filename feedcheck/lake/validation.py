@@ -23,21 +23,25 @@ duplicated group including the first occurrence (ids 2,2,3,3,3 → 5 rows); it i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
+import pyarrow
+import pyarrow.parquet as pq
 from pandera.config import ValidationDepth, config_context
 
-from feedcheck.errors import ConfigError, DataError, EmptyPartitionError
+from feedcheck.errors import ConfigError, CorruptFileError, DataError, EmptyPartitionError
 from feedcheck.lake.layout import Partition, Table, check_table, parse_key
-from feedcheck.lake.readers import partition_files, read_files
+
+# The footer check `read_partition` runs on every file: the same errors, named the same way.
+from feedcheck.lake.readers import _check_file_schema, partition_files
 from feedcheck.lake.synthetic.scenario import FaultKind
 from feedcheck.schemas import lake_columns as s
-from feedcheck.schemas.lake import lake_schema, schema_check_names
+from feedcheck.schemas.lake import RowOrderCarry, advance_carry, lake_schema, schema_check_names
 from feedcheck.schemas.lake_columns import Form
 
 COLUMN_MISSING = "column_missing"
@@ -71,6 +75,10 @@ CHECK_FAULT_KINDS: Mapping[str, tuple[FaultKind, ...]] = {
     s.DAY_BOUNDARY_LEAK: ("day_boundary_leak",),
     s.UNSORTED_ROWS: ("unsorted_rows",),
 }
+
+#: Decoded bytes a batch of a file partition may take (8 bytes a cell): ~1.4 M `book_delta_v2` or
+#: trades rows, ~100 k `book` rows. pandera's checks add a few boolean columns per check on top.
+VALIDATION_BATCH_BYTES = 64 * 2**20
 
 _FAILURE_SCHEMA = {
     "partition": pl.String,
@@ -113,6 +121,7 @@ def _failure_table(
     value_checks: frozenset[str],
     partition: Partition | None,
     file_of_row: pl.Expr,
+    first_row: int = 0,
 ) -> pl.DataFrame:
     if raw.height == 0:
         return pl.DataFrame(schema=_FAILURE_SCHEMA)
@@ -126,7 +135,7 @@ def _failure_table(
         .otherwise(check.replace(_PANDERA_NAMES))
     )
     out = raw.rename({"check": "pandera_check"}).with_columns(
-        pl.col("index").cast(pl.Int64),
+        pl.col("index").cast(pl.Int64) + first_row,
         pl.col("failure_case").cast(pl.String),
         pl.lit(partition.key if partition else None, pl.String).alias("partition"),
     )
@@ -169,50 +178,48 @@ def failure_counts(failure_cases: pl.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
-def _file_of_row(files: list[Path]) -> pl.Expr:
-    """Expression mapping a partition row index to the file that holds it."""
-    if len(files) == 1:
-        return pl.when(pl.col("index").is_not_null()).then(pl.lit(str(files[0])))
-    ends = [0]
-    for f in files:
-        ends.append(ends[-1] + pl.scan_parquet(f).select(pl.len()).collect().item())
-    expr = pl.lit(None, pl.String)
-    for f, lo, hi in reversed(list(zip(files, ends[:-1], ends[1:], strict=True))):
-        in_file = (pl.col("index") >= lo) & (pl.col("index") < hi)
-        expr = pl.when(in_file).then(pl.lit(str(f))).otherwise(expr)
-    return expr
-
-
 def validate_partition(
     path_or_frame: Path | str | pl.DataFrame | pl.LazyFrame,
     table: Table,
     partition: Partition | None = None,
     tick: float | None = None,
+    *,
+    batch_rows: int | None = None,
 ) -> ValidationReport:
     """Validate one partition's rows against the Lake schema of `table`, collecting all failures.
 
+    A partition on disk is streamed: read and validated in batches of at most `batch_rows` rows
+    (never across files), so memory is bounded by a batch, not the partition. The batches'
+    failure cases are concatenated (row indices offset to the partition) and counted as one; the
+    row-order checks get a `RowOrderCarry` of the rows before each batch, so every count and
+    failure case is the same as validating the whole partition at once. A frame is validated as
+    it is (it is in memory already).
+
     Args:
-        path_or_frame: a partition directory or Parquet file (read raw with `read_partition`), or a
-            frame: raw (file columns) or normalised (detected by an `origin_time` column).
+        path_or_frame: a partition directory or Parquet file (raw files, in `partition_files`
+            order), or a frame: raw (file columns) or normalised (detected by an `origin_time`
+            column).
         table: `trades`, `book` or `book_delta_v2`.
         partition: the partition the rows belong to; inferred from a Hive path when None. Raw
             frames need it for the day checks (normalised frames carry `dt`).
         tick: instrument tick in quote units (e.g. 0.01); None skips `off_tick_price`.
+        batch_rows: rows per batch for files; None: `VALIDATION_BATCH_BYTES` / (8 × columns).
 
     Returns:
         A `ValidationReport`; `ok` is True only when there is no failure case at all.
 
     Raises:
         CorruptFileError, SchemaMismatchError, EmptyPartitionError: a file that cannot be
-            validated at all (see `read_partition`). Schema problems of a *frame* are reported as
-            failure cases instead, as are extra columns of a file.
-        ConfigError: `partition.table` is not `table`.
+            validated at all (see `read_partition`; every footer is checked before any data is
+            read). Schema problems of a *frame* are reported as failure cases instead, as are
+            extra columns of a file.
+        ConfigError: `partition.table` is not `table`, or `batch_rows` < 1.
     """
     if isinstance(path_or_frame, (str, Path)):
         files = partition_files(path_or_frame)
-        return _validate_files(files, table, partition, tick, str(path_or_frame))
+        return _validate_files(files, table, partition, tick, str(path_or_frame), batch_rows)
     frame = path_or_frame.collect() if isinstance(path_or_frame, pl.LazyFrame) else path_or_frame
-    return _validate(frame, check_table(table), partition, tick, [], None)
+    return _validate(frame, check_table(table), partition, tick)
 
 
 def validate_files(
@@ -220,6 +227,8 @@ def validate_files(
     table: Table,
     partition: Partition | None = None,
     tick: float | None = None,
+    *,
+    batch_rows: int | None = None,
 ) -> ValidationReport:
     """`validate_partition` for an explicit list of one partition's files (e.g. a download's).
 
@@ -228,52 +237,163 @@ def validate_files(
     paths = sorted(Path(f) for f in files)
     if not paths:
         raise ConfigError(f"no files to validate for {partition.label if partition else table}")
-    return _validate_files(paths, table, partition, tick, str(paths[0].parent))
+    return _validate_files(paths, table, partition, tick, str(paths[0].parent), batch_rows)
+
+
+@dataclass(frozen=True)
+class _FileLayout:
+    """What the footers of a partition's files say: the partition's columns (every file's, in
+    first-seen order, as a diagonal concat would give) with their dtypes, the String-like columns
+    to cast per file, and the rows per file."""
+
+    columns: dict[str, pl.DataType]
+    to_cast: tuple[tuple[str, ...], ...]
+    rows: tuple[int, ...]
+
+
+def _file_layout(files: list[Path], table: Table) -> _FileLayout:
+    columns: dict[str, pl.DataType] = {}
+    to_cast: list[tuple[str, ...]] = []
+    rows: list[int] = []
+    for f in files:
+        to_cast.append(tuple(_check_file_schema(f, table)))
+        for name, dtype in pl.read_parquet_schema(f).items():
+            columns.setdefault(name, pl.String() if name in to_cast[-1] else dtype)
+        try:
+            rows.append(pq.ParquetFile(f).metadata.num_rows)
+        except (OSError, pyarrow.ArrowException) as exc:
+            raise CorruptFileError(f, f"not readable as Parquet: {exc}") from exc
+    return _FileLayout(columns, tuple(to_cast), tuple(rows))
+
+
+def _file_batches(
+    file: Path, layout: _FileLayout, to_cast: tuple[str, ...], batch_rows: int
+) -> Iterator[pl.DataFrame]:
+    """The rows of one file in batches of at most `batch_rows`, with the partition's columns."""
+    try:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows):
+            if batch.num_rows == 0:
+                continue
+            frame = pl.DataFrame(pl.from_arrow(batch))
+            frame = frame.with_columns(pl.col(c).cast(pl.String) for c in to_cast)
+            absent = [pl.lit(None, d).alias(c) for c, d in layout.columns.items() if c not in frame]
+            yield frame.with_columns(absent).select(list(layout.columns))
+    except (OSError, pyarrow.ArrowException) as exc:
+        # The footer was fine but a data page is not: truncated in the middle or overwritten.
+        raise CorruptFileError(file, f"Parquet data cannot be decoded: {exc}") from exc
+
+
+def _batch_rows(batch_rows: int | None, columns: int) -> int:
+    if batch_rows is None:
+        return max(1, VALIDATION_BATCH_BYTES // (8 * max(columns, 1)))
+    if batch_rows < 1:
+        raise ConfigError(f"batch_rows must be >= 1, got {batch_rows}")
+    return batch_rows
 
 
 def _validate_files(
-    files: list[Path], table: Table, partition: Partition | None, tick: float | None, path: str
+    files: list[Path],
+    table: Table,
+    partition: Partition | None,
+    tick: float | None,
+    path: str,
+    batch_rows: int | None,
 ) -> ValidationReport:
     table = check_table(table)
     if partition is None:
         key = parse_key(files[0].as_posix())
         partition = key.partition if key is not None else None
-    frame = read_files(files, table=table)
-    return _validate(frame, table, partition, tick, files, path)
-
-
-def _validate(
-    frame: pl.DataFrame,
-    table: Table,
-    partition: Partition | None,
-    tick: float | None,
-    files: list[Path],
-    path: str | None,
-) -> ValidationReport:
-    if partition is not None and partition.table != table:
-        raise ConfigError(f"partition {partition.label} is not a {table} partition")
-    form: Form = "normalised" if "origin_time" in frame.columns else "raw"
-    day: date | None = partition.dt if partition is not None and form == "raw" else None
-    schema = lake_schema(table, tick, form=form, day=day)
-    value_checks = schema_check_names(schema)
-    # What the same table and form would run with a tick and a day: the difference is skipped.
-    possible = schema_check_names(lake_schema(table, 1.0, form=form, day=date(2000, 1, 1)))
-    failures = _failure_table(
-        _run(schema, frame),
-        frozenset(value_checks),
-        partition,
-        _file_of_row(files) if files else pl.lit(None, pl.String),
-    )
+    _check_partition(partition, table)
+    layout = _file_layout(files, table)
+    total = sum(layout.rows)
+    if total == 0:
+        raise EmptyPartitionError(
+            Path(path),
+            f"{table} partition holds no rows",
+            expected="at least one row",
+            found=f"0 rows in {len(files)} file(s)",
+        )
+    form: Form = "normalised" if "origin_time" in layout.columns else "raw"
+    day, value_checks, skipped = _plan(table, tick, form, partition)
+    # A file with an `origin_time` column reads as a normalised frame, whose row-order checks
+    # cannot be carried across batches: validate it whole, as it always was.
+    per_batch = _batch_rows(batch_rows, len(layout.columns)) if form == "raw" else total
+    carry = RowOrderCarry() if form == "raw" else None
+    parts: list[pl.DataFrame] = []
+    first_row = 0
+    for file, to_cast in zip(files, layout.to_cast, strict=True):
+        file_of_row = pl.when(pl.col("index").is_not_null()).then(pl.lit(str(file)))
+        for batch in _file_batches(file, layout, to_cast, per_batch):
+            schema = lake_schema(table, tick, form=form, day=day, carry=carry)
+            raw = _run(schema, batch)
+            parts.append(
+                _failure_table(raw, frozenset(value_checks), partition, file_of_row, first_row)
+            )
+            if carry is not None:
+                carry = advance_carry(carry, batch, table)
+            first_row += batch.height
+    failures = _merge_failures(parts)
     return ValidationReport(
         table=table,
         form=form,
         partition=partition,
         path=path,
+        rows=first_row,
+        ok=failures.height == 0,
+        failure_cases=failures,
+        counts=_counts(failures, value_checks + SCHEMA_LEVEL_CHECKS),
+        skipped=skipped,
+    )
+
+
+def _merge_failures(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """One partition's failure cases from its batches': row cases concatenated, schema-level
+    cases (no row: missing/extra column, dtype) kept once, though every batch reports them."""
+    if not parts:
+        return pl.DataFrame(schema=_FAILURE_SCHEMA)
+    cases = pl.concat(parts, how="vertical")
+    rows = cases.filter(pl.col("index").is_not_null())
+    whole = cases.filter(pl.col("index").is_null()).unique(maintain_order=True)
+    merged = pl.concat([rows, whole], how="vertical")
+    return merged.sort(["check", "column", "index"], nulls_last=True, maintain_order=True)
+
+
+def _check_partition(partition: Partition | None, table: Table) -> None:
+    if partition is not None and partition.table != table:
+        raise ConfigError(f"partition {partition.label} is not a {table} partition")
+
+
+def _plan(
+    table: Table, tick: float | None, form: Form, partition: Partition | None
+) -> tuple[date | None, tuple[str, ...], tuple[str, ...]]:
+    """(day for raw checks, value checks that run, value checks skipped for lack of tick/day)."""
+    day: date | None = partition.dt if partition is not None and form == "raw" else None
+    value_checks = schema_check_names(lake_schema(table, tick, form=form, day=day))
+    # What the same table and form would run with a tick and a day: the difference is skipped.
+    possible = schema_check_names(lake_schema(table, 1.0, form=form, day=date(2000, 1, 1)))
+    return day, value_checks, tuple(c for c in possible if c not in value_checks)
+
+
+def _validate(
+    frame: pl.DataFrame, table: Table, partition: Partition | None, tick: float | None
+) -> ValidationReport:
+    _check_partition(partition, table)
+    form: Form = "normalised" if "origin_time" in frame.columns else "raw"
+    day, value_checks, skipped = _plan(table, tick, form, partition)
+    schema = lake_schema(table, tick, form=form, day=day)
+    failures = _failure_table(
+        _run(schema, frame), frozenset(value_checks), partition, pl.lit(None, pl.String)
+    )
+    return ValidationReport(
+        table=table,
+        form=form,
+        partition=partition,
+        path=None,
         rows=frame.height,
         ok=failures.height == 0,
         failure_cases=failures,
         counts=_counts(failures, value_checks + SCHEMA_LEVEL_CHECKS),
-        skipped=tuple(c for c in possible if c not in value_checks),
+        skipped=skipped,
     )
 
 

@@ -1,6 +1,8 @@
 """pandera (polars backend) schemas: Crypto Lake raw and normalised tables."""
 
 from feedcheck.schemas.lake import (
+    RowOrderCarry,
+    advance_carry,
     book_delta_v2_schema,
     book_schema,
     lake_schema,
@@ -81,7 +83,9 @@ __all__ = [
     "Form",
     "RawBookDeltaV2",
     "RawTrades",
+    "RowOrderCarry",
     "Trades",
+    "advance_carry",
     "book_columns",
     "book_delta_v2_schema",
     "book_schema",

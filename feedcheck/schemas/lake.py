@@ -15,7 +15,9 @@ polars expression attached to one column, with a stable name (the `*_CHECK` cons
 output), and passes vacuously when a column it reads is missing or mistyped: the schema-level
 failure (missing column / dtype) is reported instead, so one problem is never reported twice.
 Row-order checks (sequence, sort, duplicates) run within a partition: over `exchange, symbol, dt`
-when those columns are present, over the whole frame otherwise (a raw file is one partition).
+when those columns are present, over the whole frame otherwise (a raw file is one partition). A raw
+partition validated in batches passes each batch's schema a `RowOrderCarry` (the last valid
+origin, the last sequence number, the trade ids seen) so the batches count exactly as the whole.
 
 pandera traps (stack.md §2.7): a bare `pl.Datetime` means `Datetime("us", None)`, hence the
 `Annotated[pl.Datetime, "ns", "UTC"]` hints; validating a LazyFrame checks the schema only unless
@@ -26,8 +28,10 @@ treats float NaN as null.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -65,6 +69,27 @@ from feedcheck.schemas.lake_columns import (
 )
 
 _PassExpr = Callable[[pl.Schema], pl.Expr]
+
+
+@dataclass(frozen=True)
+class RowOrderCarry:
+    """What the row-order checks of one raw batch need from the partition rows before it.
+
+    A partition validated in batches (file order) is exact when each batch's schema gets the carry
+    of every row before it (`lake_schema(..., carry=)`) and the carry is advanced with
+    `advance_carry` after each batch. The empty carry (the default) is the start of a partition.
+
+    Attributes:
+        last_origin_ms: the last valid origin time before the batch, ms-rounded ns (the value
+            `unsorted_rows` compares the batch's first valid origin with); None: no valid origin yet.
+        last_sequence: `sequence_number` of the row just before the batch (None: no row, or null).
+        seen_trade_ids: sorted distinct non-null trade ids of the rows before the batch (int64); a
+            day's trades, unlike its deltas, are few enough to keep (8 bytes per distinct id).
+    """
+
+    last_origin_ms: int | None = None
+    last_sequence: int | None = None
+    seen_trade_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def _row_check(name: str, needs: Mapping[str, pl.DataType], passed: _PassExpr) -> pa.Check:
@@ -119,7 +144,13 @@ def _within_day(value_ns: pl.Expr, day: date | None, tolerance_ns: int) -> pl.Ex
 
 
 def _clock_checks(
-    table: Table, form: Form, day: date | None, check_day: bool, origin_tol: int, received_tol: int
+    table: Table,
+    form: Form,
+    day: date | None,
+    check_day: bool,
+    origin_tol: int,
+    received_tol: int,
+    carry: RowOrderCarry | None,
 ) -> dict[str, list[pa.Check]]:
     renames = RAW_TO_NORMALISED[table] if form == "normalised" else {}
     origin = renames.get("timestamp", "timestamp")
@@ -130,6 +161,7 @@ def _clock_checks(
     needs_o = {origin: clock, **dt_need}
     needs_r = {received: clock, **dt_need}
     ms = _valid_origin_ms(origin, form)
+    before = pl.lit(carry.last_origin_ms if carry else None, pl.Int64)
     origin_checks = [
         _row_check(
             ORIGIN_MISSING, {origin: clock}, lambda s: _clock_ns(origin, form).is_not_null()
@@ -139,7 +171,7 @@ def _clock_checks(
             UNSORTED_ROWS,
             {origin: clock},
             # Compare with the last *valid* origin before the row, skipping missing ones.
-            lambda s: ms >= _in_partition(ms.shift(1).forward_fill(), s),
+            lambda s: ms >= _in_partition(ms.shift(1, fill_value=before).forward_fill(), s),
         ),
     ]
     received_checks = [
@@ -178,13 +210,14 @@ def _size_checks(col: str) -> list[pa.Check]:
     return [_row_check(NEGATIVE_SIZE, {col: pl.Float64()}, lambda s: non_negative)]
 
 
-def _sequence_checks() -> list[pa.Check]:
+def _sequence_checks(carry: RowOrderCarry | None) -> list[pa.Check]:
     seq = pl.col("sequence_number")
+    before = pl.lit(carry.last_sequence if carry else None, pl.Int64)
     return [
         _row_check(
             SEQUENCE_REGRESSION,
             {"sequence_number": pl.Int64()},
-            lambda s: seq >= _in_partition(seq.shift(1), s),
+            lambda s: seq >= _in_partition(seq.shift(1, fill_value=before), s),
         )
     ]
 
@@ -228,6 +261,7 @@ def lake_schema(
     day: date | None = None,
     origin_day_tolerance_ns: int = ORIGIN_DAY_TOLERANCE_NS,
     received_day_tolerance_ns: int = RECEIVED_DAY_TOLERANCE_NS,
+    carry: RowOrderCarry | None = None,
 ) -> pa.DataFrameSchema:
     """Strict schema for one Lake table with every value check of `CHECK_DESCRIPTIONS` that applies.
 
@@ -239,17 +273,24 @@ def lake_schema(
         day: the partition day, for raw frames (they carry no `dt`); None skips the day checks.
             Normalised frames take the day from their `dt` column and `day` is ignored.
         origin_day_tolerance_ns / received_day_tolerance_ns: slack around the partition day (ns).
+        carry: for a raw frame that is one batch of a partition, what the row-order checks need
+            from the rows before it (see `RowOrderCarry`); None: the frame starts its partition.
 
     Invariant: row-order checks (`unsorted_rows`, `sequence_regression`, `duplicate_trade_id`)
     compare rows in frame order within a partition; frames must not be re-sorted first.
+
+    Raises:
+        ValueError: `carry` with a normalised form (its frames may hold several partitions).
     """
+    if carry is not None and form != "raw":
+        raise ValueError("carry applies to raw frames (one partition's batch) only")
     spec = column_spec(table, form)
     check_day = form == "normalised" or day is not None
     if form == "normalised":
         day = None  # the day comes from each row's `dt`
     checks: dict[str, list[pa.Check]] = {name: [] for name in spec}
     for col, cs in _clock_checks(
-        table, form, day, check_day, origin_day_tolerance_ns, received_day_tolerance_ns
+        table, form, day, check_day, origin_day_tolerance_ns, received_day_tolerance_ns, carry
     ).items():
         checks[col] += cs
     names = RAW_TO_NORMALISED[table] if form == "normalised" else {}
@@ -264,21 +305,23 @@ def lake_schema(
         )
         checks[names.get("amount", "amount")] += _size_checks(names.get("amount", "amount"))
         checks["price"] += _price_checks("price", tick)
+        first = pl.col(trade_id).is_first_distinct()
+        if carry is not None and len(carry.seen_trade_ids):
+            seen = pl.lit(pl.Series(carry.seen_trade_ids, dtype=pl.Int64)).implode()
+            first = first & ~pl.col(trade_id).is_in(seen)
         checks[trade_id].append(
             _row_check(
                 DUPLICATE_TRADE_ID,
                 {trade_id: pl.Int64()},
-                lambda s: pl.when(pl.col(trade_id).is_not_null()).then(
-                    _in_partition(pl.col(trade_id).is_first_distinct(), s)
-                ),
+                lambda s: pl.when(pl.col(trade_id).is_not_null()).then(_in_partition(first, s)),
             )
         )
     elif table == "book":
-        checks["sequence_number"] += _sequence_checks()
+        checks["sequence_number"] += _sequence_checks(carry)
         for col, cs in _book_level_checks(tick).items():
             checks[col] += cs
     else:
-        checks["sequence_number"] += _sequence_checks()
+        checks["sequence_number"] += _sequence_checks(carry)
         checks["price"] += _price_checks("price", tick)
         checks["size"] += _size_checks("size")
     columns = {
@@ -286,6 +329,31 @@ def lake_schema(
         for name, (dtype, nullable) in spec.items()
     }
     return pa.DataFrameSchema(columns, strict=True, name=f"{table} ({form})")
+
+
+def advance_carry(carry: RowOrderCarry, batch: pl.DataFrame, table: Table) -> RowOrderCarry:
+    """The carry for the batch after `batch`, a raw batch of `table` that `carry` preceded.
+
+    Uses the same definitions as the checks (ms-rounded valid origin, raw NaT). A column that is
+    missing or mistyped leaves its part of the carry unchanged (its check does not run either).
+    """
+    schema = batch.collect_schema()
+    last_origin_ms, last_sequence, seen = (
+        carry.last_origin_ms,
+        carry.last_sequence,
+        carry.seen_trade_ids,
+    )
+    if batch.height == 0:
+        return carry
+    if schema.get("timestamp") == pl.Int64():
+        valid = batch.select(_valid_origin_ms("timestamp", "raw").drop_nulls().last()).item()
+        last_origin_ms = valid if valid is not None else last_origin_ms
+    if table != "trades" and schema.get("sequence_number") == pl.Int64():
+        last_sequence = batch["sequence_number"][-1]
+    if table == "trades" and schema.get("id") == pl.Int64():
+        ids = batch["id"].drop_nulls().unique().to_numpy()
+        seen = np.union1d(seen, ids.astype(np.int64, copy=False))
+    return RowOrderCarry(last_origin_ms, last_sequence, seen)
 
 
 def trades_schema(

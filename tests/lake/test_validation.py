@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -18,9 +19,14 @@ from feedcheck.lake.readers import normalise
 from feedcheck.lake.validation import (
     CHECK_FAULT_KINDS,
     SCHEMA_LEVEL_CHECKS,
+    VALIDATION_BATCH_BYTES,
+    _batch_rows,
+    _file_batches,
+    _file_layout,
     validate_files,
     validate_partition,
 )
+from feedcheck.schemas.lake import RowOrderCarry, lake_schema
 from feedcheck.schemas.lake_columns import BOOK_DEPTH, CHECK_DESCRIPTIONS, NAT_NS, NS_PER_DAY
 
 DAY = date(2024, 4, 1)
@@ -435,3 +441,140 @@ def test_sequence_regressions_equal_numpy(seq: list[int]) -> None:
     frame = raw_deltas(len(seq)).with_columns(pl.Series("sequence_number", seq, pl.Int64))
     report = validate_partition(frame, "book_delta_v2", DELTAS)
     assert report.counts["sequence_regression"] == int((np.diff(np.array(seq)) < 0).sum())
+
+
+# ---- streaming: files validated in bounded batches count exactly as the whole frame ---------------
+
+
+def faulty_deltas() -> pl.DataFrame:
+    """30 delta rows: regressions inside and between messages, a repeat, a null sequence number,
+    missing and out-of-order origins."""
+    f = put(raw_deltas(30), "sequence_number", {4: 900, 9: 1_000, 15: 1_005, 16: None})
+    ts = f["timestamp"].to_list()
+    return put(f, "timestamp", {6: None, 7: NAT_NS, 8: ts[2], 20: 0, 25: ts[29], 26: None})
+
+
+def faulty_book() -> pl.DataFrame:
+    """12 book rows: a sequence regression, an unsorted row, a crossed and an off-tick level."""
+    f = put(raw_book(12), "sequence_number", {3: 50, 7: None})
+    f = put(f, "timestamp", {5: None, 6: f["timestamp"][1]})
+    return put(f, "bid_0_price", {9: 70_000.0}).pipe(put, "ask_3_price", {10: 65_000.005})
+
+
+def assert_same_report(streamed, whole, files: list[Path]) -> None:
+    """`streamed` (a file run) has `whole`'s (the frame run's) counts and cases, with files."""
+    assert (streamed.rows, streamed.counts, streamed.skipped) == (
+        whole.rows,
+        whole.counts,
+        whole.skipped,
+    )
+    assert_frame_equal(streamed.failure_cases.drop("file"), whole.failure_cases.drop("file"))
+    fc = streamed.failure_cases
+    assert fc.filter(pl.col("index").is_null())["file"].null_count() == fc["index"].null_count()
+    assert set(fc.drop_nulls("index")["file"]) <= {str(f) for f in files}
+
+
+class TestStreamedFiles:
+    """validate_partition on files reads at most `batch_rows` rows at a time; row-order checks
+    carry the rows before each batch, so every batch size gives the whole frame's report."""
+
+    def write(self, root: Path, part: Partition, frame: pl.DataFrame, name: str, **kw) -> Path:
+        path = root / part.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(path, **kw)
+        return path
+
+    @pytest.mark.parametrize(
+        ("part", "frame"),
+        [
+            (TRADES, faulty_trades()),
+            (DELTAS, faulty_deltas()),
+            (BOOK, faulty_book()),
+        ],
+        ids=["trades", "book_delta_v2", "book"],
+    )
+    def test_every_batch_size_gives_the_whole_frame_report(
+        self, tmp_path: Path, part: Partition, frame: pl.DataFrame
+    ) -> None:
+        path = self.write(tmp_path, part, frame, "0.parquet")
+        whole = validate_partition(frame, part.table, part, tick=0.01)
+        failing = {k for k, v in whole.counts.items() if v}
+        row_order = {"unsorted_rows", "duplicate_trade_id", "sequence_regression"}
+        assert failing & row_order  # the carry is exercised
+        for batch_rows in sorted({1, 2, 3, 5, 7, frame.height - 1, frame.height, 10**6}):
+            streamed = validate_partition(path, part.table, tick=0.01, batch_rows=batch_rows)
+            assert_same_report(streamed, whole, [path])
+
+    def test_trade_counts(self, tmp_path: Path) -> None:
+        path = self.write(tmp_path, TRADES, faulty_trades(), "0.parquet")
+        assert validate_partition(path, "trades", tick=0.01, batch_rows=3).counts == TRADES_EXPECTED
+
+    def test_files_with_an_extra_column_in_one(self, tmp_path: Path) -> None:
+        """Columns of all files, as a diagonal concat; schema-level cases once, not per batch."""
+        a = raw_trades(7).with_columns(pl.lit("x").alias("note"))
+        b = put(raw_trades(6), "id", {2: 1_003}).pipe(put, "price", {5: 0.0})
+        files = [self.write(tmp_path, TRADES, a, "0.parquet")]
+        files.append(self.write(tmp_path, TRADES, b, "1.parquet"))
+        whole = validate_partition(pl.concat([a, b], how="diagonal"), "trades", TRADES, tick=0.01)
+        assert {k: v for k, v in whole.counts.items() if v} == {
+            "column_unexpected": 1,
+            "duplicate_trade_id": 7 - 1,  # b repeats a's ids 1000..1005 (1002 moved to 1003)
+            "unsorted_rows": 1,
+            "nonpositive_price": 1,
+        }
+        for batch_rows in (1, 2, 4, 100):
+            streamed = validate_partition(
+                tmp_path / TRADES.path, "trades", tick=0.01, batch_rows=batch_rows
+            )
+            assert_same_report(streamed, whole, files)
+
+    @pytest.mark.parametrize("row_group_size", [10_000, 1_500])
+    def test_reader_never_holds_more_than_batch_rows(
+        self, tmp_path: Path, row_group_size: int
+    ) -> None:
+        """One 10,000-row row group (or seven) is still read 1,000 rows at a time."""
+        frame = put(raw_deltas(10_000), "sequence_number", {1_000: 0, 4_500: 0})
+        path = self.write(tmp_path, DELTAS, frame, "0.parquet", row_group_size=row_group_size)
+        layout = _file_layout([path], "book_delta_v2")
+        sizes = [b.height for b in _file_batches(path, layout, (), 1_000)]
+        assert sizes == [1_000] * 10
+        streamed = validate_partition(path, "book_delta_v2", tick=0.01, batch_rows=1_000)
+        assert streamed.counts["sequence_regression"] == 2
+        whole = validate_partition(frame, "book_delta_v2", DELTAS, tick=0.01)
+        assert_same_report(streamed, whole, [path])
+
+    def test_default_batch_is_a_byte_budget(self) -> None:
+        assert _batch_rows(None, 6) == VALIDATION_BATCH_BYTES // 48 > 1_000_000
+        assert _batch_rows(None, 83) == VALIDATION_BATCH_BYTES // (8 * 83)
+        assert _batch_rows(5, 83) == 5
+        with pytest.raises(ConfigError, match="batch_rows"):
+            _batch_rows(0, 6)
+
+    def test_carry_needs_a_raw_form(self) -> None:
+        with pytest.raises(ValueError, match="raw"):
+            lake_schema("trades", form="normalised", carry=RowOrderCarry())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(ROWS, min_size=1, max_size=30), st.integers(1, 31))
+def test_streamed_trades_equal_the_whole_frame(rows: list[tuple], batch_rows: int) -> None:
+    frame = pl.DataFrame(
+        {
+            "side": [r[3] for r in rows],
+            "amount": [r[2] for r in rows],
+            "price": [r[1] for r in rows],
+            "id": [r[4] for r in rows],
+            "timestamp": [r[0] for r in rows],
+            "receipt_timestamp": [DAY_NS + 3_600 * S] * len(rows),
+        },
+        schema=dict(raw_trades(0).schema),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / TRADES.path / "0.parquet"
+        path.parent.mkdir(parents=True)
+        frame.write_parquet(path)
+        streamed = validate_partition(path, "trades", tick=0.01, batch_rows=batch_rows)
+    whole = validate_partition(frame, "trades", TRADES, tick=0.01)
+    assert_same_report(streamed, whole, [path])
+    expected = numpy_counts(rows)
+    assert {k: streamed.counts[k] for k in expected} == expected
