@@ -189,7 +189,9 @@ def _time_batches(
     """
     if batch_rows < 1:
         raise ConfigError(f"batch_rows must be >= 1, got {batch_rows}")
-    pf = pq.ParquetFile(path)
+    # pre_buffer=False: pyarrow would otherwise keep every row group's buffered column chunks
+    # until the file is closed, growing with the file instead of the batch.
+    pf = pq.ParquetFile(path, pre_buffer=False)
     for batch in pf.iter_batches(batch_size=batch_rows, columns=list(_TIME_COLUMNS)):
         if batch.num_rows == 0:
             continue
