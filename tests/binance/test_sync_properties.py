@@ -123,6 +123,7 @@ class SyncVersusOracle(RuleBasedStateMachine):
         self.sync = BookSync(SYMBOL, variant)
         self.cursor = 0  # next truth index the exchange sends
         self.connected_at = 0  # cursor when the current connection opened
+        self.delivered: list[tuple[int, int]] = []  # index ranges received on this connection
         self.recv_ns = 0
         self.lost = 0  # injected losses
         self.unlinkable = 0  # USD-M overlaps, which the pu rule treats as gaps
@@ -188,6 +189,7 @@ class SyncVersusOracle(RuleBasedStateMachine):
 
     def deliver(self, a: int, b: int) -> None:
         self.recv_ns += 1
+        self.delivered.append((a, b))
         outcome = self.sync.on_depth(wire_event(self.variant, self.truth, a, b), self.recv_ns)
         assert outcome is self.expect_depth(a, b)
 
@@ -218,12 +220,12 @@ class SyncVersusOracle(RuleBasedStateMachine):
         self.cursor = min(self.cursor + count, len(self.truth))
         self.lost += 1
 
-    @precondition(lambda self: self.cursor > self.connected_at)
+    @precondition(lambda self: self.delivered)
     @rule(back=st.integers(1, 6))
     def duplicate(self, back: int) -> None:
-        # A repeat of an event of this connection (a new connection never replays old ones).
-        index = max(self.connected_at, self.cursor - back)
-        self.deliver(index, index)
+        # A repeat of a delivery of this connection. Only what was received can repeat: an event
+        # that was lost and turns up later is a reordering, and would be a second gap of one loss.
+        self.deliver(*self.delivered[-min(back, len(self.delivered))])
 
     @precondition(lambda self: self.state is SyncState.BUFFERING)
     @rule(kind=st.sampled_from(["stale", "timely", "late"]), pick=st.integers(0, 10_000))
@@ -257,6 +259,7 @@ class SyncVersusOracle(RuleBasedStateMachine):
             return
         self.sync.on_disconnect()
         self.connected_at = self.cursor
+        self.delivered = []
         self.state = SyncState.IDLE
         self.buffer = []
         self.book_id = None
