@@ -1,7 +1,8 @@
 """Analyses over Lake and capture data: pure functions returning frozen result dataclasses.
 
 Story 1.1 (origin_time completeness and clock skew): `analyse_partition` on any frame with the two
-raw int64 ns clocks, `analyse_staging` over a Lake tree, `recommend`, `evaluate_criteria`.
+raw int64 ns clocks, `analyse_staging` over a Lake tree, `OriginTimeFold` to fold partition
+summaries into per-stream rollups as they arrive (a Dask fan-out), `recommend`, `evaluate_criteria`.
 """
 
 from feedcheck.analysis.origin_time import (
@@ -9,6 +10,7 @@ from feedcheck.analysis.origin_time import (
     analyse_partition,
     analyse_staging,
 )
+from feedcheck.analysis.origin_time_fold import OriginTimeFold
 from feedcheck.analysis.origin_time_result import (
     Hole,
     HoleSummary,
@@ -23,6 +25,7 @@ from feedcheck.analysis.origin_time_result import (
 from feedcheck.analysis.origin_time_streams import (
     OriginTimeResult,
     StreamOriginTime,
+    rollup_merged,
     rollup_stream,
 )
 from feedcheck.analysis.origin_time_verdict import evaluate_criteria, recommend
@@ -33,6 +36,7 @@ __all__ = [
     "HoleSummary",
     "OriginCounts",
     "OriginTimeConfig",
+    "OriginTimeFold",
     "OriginTimeResult",
     "OriginTimeThresholds",
     "PartitionOriginTime",
@@ -47,5 +51,6 @@ __all__ = [
     "analyse_staging",
     "evaluate_criteria",
     "recommend",
+    "rollup_merged",
     "rollup_stream",
 ]
