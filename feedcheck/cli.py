@@ -470,14 +470,17 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
 
 def _print_staged(staging: Path) -> None:
     """The download's manifest summary and schema findings, read back from what it wrote."""
-    from feedcheck.flows.download import FAILURE_CASES_FILE, MANIFEST_FILE
+    from feedcheck.flows.download import FAILURE_CASES_FILE, MANIFEST_FILE, VALIDATION_COUNTS_FILE
     from feedcheck.report.download import print_summary, staged_run
 
     if (staging / MANIFEST_FILE).is_file():
-        print_summary(
-            Console(),
-            staged_run(staging / MANIFEST_FILE, staging / FAILURE_CASES_FILE, validated=True),
+        run = staged_run(
+            staging / MANIFEST_FILE,
+            staging / FAILURE_CASES_FILE,
+            validated=True,
+            counts_path=staging / VALIDATION_COUNTS_FILE,
         )
+        print_summary(Console(), run)
 
 
 def _run_go_no_go(json_out: Path | None, staging: Path | None = None, **params: object) -> None:

@@ -21,6 +21,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from feedcheck.flows.runners import DEFAULT_TASK_RUNNER, map_partitions, scale_out
 from feedcheck.lake.layout import TABLES, Partition, check_exchange, check_symbol, check_table
 from feedcheck.lake.manifest import Manifest, ManifestEntry
+from feedcheck.lake.validation import write_counts
 from feedcheck.progress import Counter
 from feedcheck.report.download import download_summary_markdown, manifest_table_rows
 from feedcheck.settings import LakeSettings
@@ -29,6 +30,9 @@ from feedcheck.tasks.secrets import lake_credentials
 
 MANIFEST_FILE = "manifest.parquet"
 FAILURE_CASES_FILE = "validation_failures.parquet"
+#: Exact failing rows per partition and check: the failure-case file keeps only the first
+#: `MAX_CASES_PER_CHECK` cases per check and column of a partition.
+VALIDATION_COUNTS_FILE = "validation_counts.json"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class DownloadOutcome:
     #: partition key → failing rows per check (only checks that failed)
     validation: dict[str, dict[str, int]] = field(default_factory=dict)
     failure_cases_path: str | None = None
+    #: row failure cases beyond the per-check cap, counted but not written
+    cases_dropped: int = 0
     #: the Prefect flow run's name, to find its page in the UI
     flow_run: str | None = None
 
@@ -150,8 +156,10 @@ def download(
 
     validation: dict[str, dict[str, int]] = {}
     failure_cases_path = None
+    cases_dropped = sum(r.cases_dropped for r in reports)
     if validate_schemas:
         validation = {r.partition.key: {c: n for c, n in r.counts.items() if n} for r in reports}
+        write_counts(staging / VALIDATION_COUNTS_FILE, validation, cases_dropped)
         failures = [r.failure_cases for r in reports if r.failure_cases.height]
         if failures:
             failure_cases_path = str(staging / FAILURE_CASES_FILE)
@@ -184,5 +192,6 @@ def download(
         missing_partitions=list(manifest.missing_partitions),
         validation=validation,
         failure_cases_path=failure_cases_path,
+        cases_dropped=cases_dropped,
         flow_run=runtime_flow_run.name,
     )

@@ -9,9 +9,10 @@ Files stream: a partition on disk is read (pyarrow, `pre_buffer=False`) and vali
 at most `batch_rows` rows (default: `VALIDATION_BATCH_BYTES` of decoded cells), never across files;
 failure cases are concatenated with partition row indices, schema-level cases kept once, and the
 row-order checks get a `schemas.lake.RowOrderCarry` (last valid origin, last sequence number, the
-trade ids seen), so every count and case equals the whole-partition run. Peak memory is a batch
-plus the failure cases (and, for trades, 8 bytes per distinct trade id): one 96 M-row delta
-partition validates in 532 MiB peak RSS (4.0 GiB read whole; `bench/bench_stream_memory.py`).
+trade ids seen), so every count and case equals the whole-partition run. Only the first
+`MAX_CASES_PER_CHECK` row cases per (check, column) are kept (counts stay exact), so peak memory
+is a batch plus a bounded case table (and, for trades, 8 bytes per distinct trade id): one 96 M-row
+delta partition validates in 536 MiB peak RSS (4.0 GiB read whole; `bench/bench_stream_memory.py`).
 
 Check names in `failure_cases.check` and `counts` are stable:
 
@@ -31,6 +32,7 @@ duplicated group including the first occurrence (ids 2,2,3,3,3 → 5 rows); it i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -88,6 +90,11 @@ CHECK_FAULT_KINDS: Mapping[str, tuple[FaultKind, ...]] = {
 #: trades rows, ~100 k `book` rows. pandera's checks add a few boolean columns per check on top.
 VALIDATION_BATCH_BYTES = 64 * 2**20
 
+#: Row failure cases kept per (check, column) of one partition, the first by row; `counts` stay
+#: exact. Without a cap a day whose every row lacks an origin time (a period Story 1.1 looks for)
+#: would keep ~100 M cases, several GB, for one finding.
+MAX_CASES_PER_CHECK = 10_000
+
 _FAILURE_SCHEMA = {
     "partition": pl.String,
     "file": pl.String,
@@ -108,9 +115,11 @@ class ValidationReport:
     null), `file` (the file holding the row, null for frames and schema-level cases),
     `schema_context`, `column`, `check` (stable name), `pandera_check` (pandera's own text),
     `failure_case` (the offending value as text), `index` (0-based row in the partition, files
-    concatenated in name order; null for schema-level cases). `counts` maps every check that ran
-    plus `SCHEMA_LEVEL_CHECKS` to its count (see the module docstring); `skipped` lists the value
-    checks that could not run for lack of a tick or a partition day.
+    concatenated in name order; null for schema-level cases). Row cases are the first
+    `max_cases` per (check, column); `cases_dropped` says how many more there were. `counts` maps
+    every check that ran plus `SCHEMA_LEVEL_CHECKS` to its exact count (see the module
+    docstring), whatever the cap; `skipped` lists the value checks that could not run for lack
+    of a tick or a partition day.
     """
 
     table: Table
@@ -122,6 +131,7 @@ class ValidationReport:
     failure_cases: pl.DataFrame
     counts: Mapping[str, int] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
+    cases_dropped: int = 0
 
 
 def _failure_table(
@@ -165,12 +175,49 @@ _FAILING = (
 )
 
 
-def _counts(failures: pl.DataFrame, names: tuple[str, ...]) -> dict[str, int]:
-    counts = dict.fromkeys(names, 0)
-    if failures.height:
-        per_check = failures.group_by("check").agg(_FAILING)
-        counts.update(zip(per_check["check"].to_list(), per_check["n"].to_list(), strict=True))
-    return counts
+class _Cases:
+    """One partition's failure cases as its batches report them: exact counts per check, the
+    first `max_cases` row cases per (check, column), schema-level cases (no row: missing/extra
+    column, dtype) kept once though every batch reports them.
+
+    Batches hold disjoint rows in partition order, so per-batch distinct failing rows add up to
+    the partition's, and the first cases of the batches so far are the partition's first.
+    """
+
+    def __init__(self, names: tuple[str, ...], max_cases: int | None) -> None:
+        if max_cases is not None and max_cases < 1:
+            raise ConfigError(f"max_cases must be >= 1 or None, got {max_cases}")
+        self.counts = dict.fromkeys(names, 0)
+        self.max_cases = max_cases
+        self.rows = pl.DataFrame(schema=_FAILURE_SCHEMA)
+        self.whole = pl.DataFrame(schema=_FAILURE_SCHEMA)
+        self.dropped = 0
+
+    def add(self, cases: pl.DataFrame) -> None:
+        if cases.height == 0:
+            return
+        has_row = pl.col("index").is_not_null()
+        rows = cases.filter(has_row)
+        per_check = rows.group_by("check").agg(pl.col("index").n_unique())
+        for check, n in per_check.iter_rows():
+            self.counts[check] = self.counts.get(check, 0) + n
+        self.whole = pl.concat([self.whole, cases.filter(~has_row)]).unique(maintain_order=True)
+        kept = pl.concat([self.rows, rows])
+        if self.max_cases is not None:
+            rank = pl.int_range(pl.len()).over("check", "column", order_by="index")
+            kept = kept.filter(rank < self.max_cases)
+        self.dropped += self.rows.height + rows.height - kept.height
+        self.rows = kept
+
+    def failure_cases(self) -> pl.DataFrame:
+        merged = pl.concat([self.rows, self.whole], how="vertical")
+        return merged.sort(["check", "column", "index"], nulls_last=True, maintain_order=True)
+
+    def exact_counts(self) -> dict[str, int]:
+        counts = dict(self.counts)
+        for check, n in self.whole.group_by("check").len().iter_rows():
+            counts[check] = counts.get(check, 0) + n
+        return counts
 
 
 def failure_counts(failure_cases: pl.DataFrame) -> dict[str, dict[str, int]]:
@@ -186,6 +233,34 @@ def failure_counts(failure_cases: pl.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
+def write_counts(
+    path: Path | str, counts: Mapping[str, Mapping[str, int]], cases_dropped: int
+) -> Path:
+    """Write partition key → check → exact failing rows (only checks that failed), with the
+    number of row cases the per-check cap left out of the failure-case file, as JSON."""
+    doc = {
+        "counts": {key: dict(per) for key, per in counts.items()},
+        "cases_dropped": cases_dropped,
+        "max_cases_per_check": MAX_CASES_PER_CHECK,
+    }
+    path = Path(path)
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def read_counts(path: Path | str) -> tuple[dict[str, dict[str, int]], int]:
+    """(partition key → check → failing rows, cases dropped) from a `write_counts` file.
+
+    Raises:
+        CorruptFileError: the file is not such a JSON document.
+    """
+    try:
+        doc = json.loads(Path(path).read_text())
+        return {k: dict(v) for k, v in doc["counts"].items()}, int(doc["cases_dropped"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptFileError(Path(path), f"not a validation counts file: {exc}") from exc
+
+
 def validate_partition(
     path_or_frame: Path | str | pl.DataFrame | pl.LazyFrame,
     table: Table,
@@ -193,6 +268,7 @@ def validate_partition(
     tick: float | None = None,
     *,
     batch_rows: int | None = None,
+    max_cases: int | None = MAX_CASES_PER_CHECK,
 ) -> ValidationReport:
     """Validate one partition's rows against the Lake schema of `table`, collecting all failures.
 
@@ -212,6 +288,8 @@ def validate_partition(
             frames need it for the day checks (normalised frames carry `dt`).
         tick: instrument tick in quote units (e.g. 0.01); None skips `off_tick_price`.
         batch_rows: rows per batch for files; None: `VALIDATION_BATCH_BYTES` / (8 × columns).
+        max_cases: row failure cases kept per (check, column), the first by row; None keeps
+            all. Counts are exact either way.
 
     Returns:
         A `ValidationReport`; `ok` is True only when there is no failure case at all.
@@ -221,13 +299,15 @@ def validate_partition(
             validated at all (see `read_partition`; every footer is checked before any data is
             read). Schema problems of a *frame* are reported as failure cases instead, as are
             extra columns of a file.
-        ConfigError: `partition.table` is not `table`, or `batch_rows` < 1.
+        ConfigError: `partition.table` is not `table`, `batch_rows` < 1 or `max_cases` < 1.
     """
     if isinstance(path_or_frame, (str, Path)):
         files = partition_files(path_or_frame)
-        return _validate_files(files, table, partition, tick, str(path_or_frame), batch_rows)
+        return _validate_files(
+            files, table, partition, tick, str(path_or_frame), batch_rows, max_cases
+        )
     frame = path_or_frame.collect() if isinstance(path_or_frame, pl.LazyFrame) else path_or_frame
-    return _validate(frame, check_table(table), partition, tick)
+    return _validate(frame, check_table(table), partition, tick, max_cases)
 
 
 def validate_files(
@@ -237,6 +317,7 @@ def validate_files(
     tick: float | None = None,
     *,
     batch_rows: int | None = None,
+    max_cases: int | None = MAX_CASES_PER_CHECK,
 ) -> ValidationReport:
     """`validate_partition` for an explicit list of one partition's files (e.g. a download's).
 
@@ -245,7 +326,9 @@ def validate_files(
     paths = sorted(Path(f) for f in files)
     if not paths:
         raise ConfigError(f"no files to validate for {partition.label if partition else table}")
-    return _validate_files(paths, table, partition, tick, str(paths[0].parent), batch_rows)
+    return _validate_files(
+        paths, table, partition, tick, str(paths[0].parent), batch_rows, max_cases
+    )
 
 
 @dataclass(frozen=True)
@@ -310,6 +393,7 @@ def _validate_files(
     tick: float | None,
     path: str,
     batch_rows: int | None,
+    max_cases: int | None,
 ) -> ValidationReport:
     table = check_table(table)
     if partition is None:
@@ -331,43 +415,44 @@ def _validate_files(
     # cannot be carried across batches: validate it whole, as it always was.
     per_batch = _batch_rows(batch_rows, len(layout.columns)) if form == "raw" else total
     carry = RowOrderCarry() if form == "raw" else None
-    parts: list[pl.DataFrame] = []
+    cases = _Cases(value_checks + SCHEMA_LEVEL_CHECKS, max_cases)
     first_row = 0
     for file, to_cast in zip(files, layout.to_cast, strict=True):
         file_of_row = pl.when(pl.col("index").is_not_null()).then(pl.lit(str(file)))
         for batch in _file_batches(file, layout, to_cast, per_batch):
             schema = lake_schema(table, tick, form=form, day=day, carry=carry)
             raw = _run(schema, batch)
-            parts.append(
+            cases.add(
                 _failure_table(raw, frozenset(value_checks), partition, file_of_row, first_row)
             )
             if carry is not None:
                 carry = advance_carry(carry, batch, table)
             first_row += batch.height
-    failures = _merge_failures(parts)
+    return _report(table, form, partition, path, first_row, cases, skipped)
+
+
+def _report(
+    table: Table,
+    form: Form,
+    partition: Partition | None,
+    path: str | None,
+    rows: int,
+    cases: _Cases,
+    skipped: tuple[str, ...],
+) -> ValidationReport:
+    failures = cases.failure_cases()
     return ValidationReport(
         table=table,
         form=form,
         partition=partition,
         path=path,
-        rows=first_row,
+        rows=rows,
         ok=failures.height == 0,
         failure_cases=failures,
-        counts=_counts(failures, value_checks + SCHEMA_LEVEL_CHECKS),
+        counts=cases.exact_counts(),
         skipped=skipped,
+        cases_dropped=cases.dropped,
     )
-
-
-def _merge_failures(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """One partition's failure cases from its batches': row cases concatenated, schema-level
-    cases (no row: missing/extra column, dtype) kept once, though every batch reports them."""
-    if not parts:
-        return pl.DataFrame(schema=_FAILURE_SCHEMA)
-    cases = pl.concat(parts, how="vertical")
-    rows = cases.filter(pl.col("index").is_not_null())
-    whole = cases.filter(pl.col("index").is_null()).unique(maintain_order=True)
-    merged = pl.concat([rows, whole], how="vertical")
-    return merged.sort(["check", "column", "index"], nulls_last=True, maintain_order=True)
 
 
 def _check_partition(partition: Partition | None, table: Table) -> None:
@@ -387,26 +472,23 @@ def _plan(
 
 
 def _validate(
-    frame: pl.DataFrame, table: Table, partition: Partition | None, tick: float | None
+    frame: pl.DataFrame,
+    table: Table,
+    partition: Partition | None,
+    tick: float | None,
+    max_cases: int | None,
 ) -> ValidationReport:
     _check_partition(partition, table)
     form: Form = "normalised" if "origin_time" in frame.columns else "raw"
     day, value_checks, skipped = _plan(table, tick, form, partition)
     schema = lake_schema(table, tick, form=form, day=day)
-    failures = _failure_table(
-        _run(schema, frame), frozenset(value_checks), partition, pl.lit(None, pl.String)
+    cases = _Cases(value_checks + SCHEMA_LEVEL_CHECKS, max_cases)
+    cases.add(
+        _failure_table(
+            _run(schema, frame), frozenset(value_checks), partition, pl.lit(None, pl.String)
+        )
     )
-    return ValidationReport(
-        table=table,
-        form=form,
-        partition=partition,
-        path=None,
-        rows=frame.height,
-        ok=failures.height == 0,
-        failure_cases=failures,
-        counts=_counts(failures, value_checks + SCHEMA_LEVEL_CHECKS),
-        skipped=skipped,
-    )
+    return _report(table, form, partition, None, frame.height, cases, skipped)
 
 
 def _run(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feedcheck.lake.manifest import Manifest
-from feedcheck.lake.validation import failure_counts
+from feedcheck.lake.validation import MAX_CASES_PER_CHECK, failure_counts, read_counts
 
 
 def _human_bytes(n: int) -> str:
@@ -126,6 +126,11 @@ def print_summary(console: Console, outcome: Any) -> None:
     console.print(f"manifest: {outcome.manifest_path}")
     if outcome.failure_cases_path:
         console.print(f"failure cases: {outcome.failure_cases_path}")
+    if outcome.cases_dropped:
+        console.print(
+            f"  (the first {MAX_CASES_PER_CHECK:,} per partition, check and column; "
+            f"{outcome.cases_dropped:,} more are counted above but not kept)"
+        )
     if outcome.flow_run:
         console.print(
             f"Prefect flow run: {outcome.flow_run} (artifacts download-manifest, download-summary)"
@@ -143,11 +148,15 @@ class StagedRun:
     missing_partitions: list[str]
     validation: dict[str, dict[str, int]] = field(default_factory=dict)
     failure_cases_path: str | None = None
+    cases_dropped: int = 0
     flow_run: str | None = None
 
 
 def staged_run(
-    manifest_path: Path | str, failure_cases_path: Path | str | None, validated: bool
+    manifest_path: Path | str,
+    failure_cases_path: Path | str | None,
+    validated: bool,
+    counts_path: Path | str | None = None,
 ) -> StagedRun:
     """A `StagedRun` from a download's manifest and its failure-case file.
 
@@ -156,18 +165,24 @@ def staged_run(
         failure_cases_path: its `validation_failures.parquet`; the flow writes it only when some
             check failed, so a missing file means "no findings" when `validated`.
         validated: whether schema validation ran; if not, the summary says "not run".
+        counts_path: its `validation_counts.json`, the exact counts (the failure-case file keeps
+            only the first cases per check); without it counts come from the failure cases.
 
     Raises:
-        CorruptFileError: the manifest cannot be read.
+        CorruptFileError: the manifest or the counts file cannot be read.
     """
     manifest = Manifest.read(manifest_path)
     validation: dict[str, dict[str, int]] = {}
+    cases_dropped = 0
     failures = Path(failure_cases_path) if failure_cases_path is not None else None
     has_failures = failures is not None and failures.is_file()
     if validated:
         # every verified partition was validated; the ones without a failure case passed
         validation = {e.partition.key: {} for e in manifest.entries if e.ok}
-        if has_failures:
+        if counts_path is not None and Path(counts_path).is_file():
+            counts, cases_dropped = read_counts(counts_path)
+            validation.update(counts)
+        elif has_failures:
             validation.update(failure_counts(pl.read_parquet(failures)))
     return StagedRun(
         staging_dir=str(Path(manifest_path).parent),
@@ -176,4 +191,5 @@ def staged_run(
         missing_partitions=list(manifest.missing_partitions),
         validation=validation,
         failure_cases_path=str(failures) if has_failures else None,
+        cases_dropped=cases_dropped,
     )

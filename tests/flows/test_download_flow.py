@@ -10,9 +10,10 @@ import pytest
 from prefect.artifacts import Artifact
 
 from feedcheck.errors import NoFilesFoundError
-from feedcheck.flows.download import download
+from feedcheck.flows.download import FAILURE_CASES_FILE, VALIDATION_COUNTS_FILE, download
 from feedcheck.lake.layout import TABLES
 from feedcheck.lake.validation import CHECK_FAULT_KINDS
+from feedcheck.report.download import staged_run
 from feedcheck.testing.s3_server import MOTO_SECRET_ACCESS_KEY
 from tests.flows.conftest import PublishedLake
 
@@ -61,6 +62,17 @@ def test_stages_every_partition_and_finds_every_injected_schema_fault(
             assert found == expected, (p.partition, check)
     assert outcome.validation["book/BINANCE/ETH-USDT/2024-04-02"] == {"empty_partition": 1}
     assert sum(truth.total(k) for c in EXACT_CHECKS for k in CHECK_FAULT_KINDS[c]) > 0
+    # what the CLI prints afterwards is read back from the staging folder: the same counts
+    staging = tmp_path / "staging"
+    assert outcome.failure_cases_path == str(staging / FAILURE_CASES_FILE)
+    staged = staged_run(
+        outcome.manifest_path,
+        outcome.failure_cases_path,
+        validated=True,
+        counts_path=staging / VALIDATION_COUNTS_FILE,
+    )
+    assert staged.validation == outcome.validation
+    assert staged.cases_dropped == outcome.cases_dropped == 0
 
     manifest = Artifact.get("download-manifest")
     assert manifest is not None and manifest.type == "table"

@@ -23,8 +23,10 @@ from feedcheck.lake.validation import (
     _batch_rows,
     _file_batches,
     _file_layout,
+    read_counts,
     validate_files,
     validate_partition,
+    write_counts,
 )
 from feedcheck.schemas.lake import RowOrderCarry, lake_schema
 from feedcheck.schemas.lake_columns import BOOK_DEPTH, CHECK_DESCRIPTIONS, NAT_NS, NS_PER_DAY
@@ -553,6 +555,60 @@ class TestStreamedFiles:
     def test_carry_needs_a_raw_form(self) -> None:
         with pytest.raises(ValueError, match="raw"):
             lake_schema("trades", form="normalised", carry=RowOrderCarry())
+
+
+class TestCaseCap:
+    """Only the first `max_cases` row cases per (check, column) are kept; counts stay exact."""
+
+    def origin_less(self, rows: int, missing: range) -> pl.DataFrame:
+        return put(raw_deltas(rows), "timestamp", dict.fromkeys(missing))
+
+    @pytest.mark.parametrize("batch_rows", [7, 100, 10**6])
+    def test_counts_stay_exact_and_the_first_cases_are_kept(
+        self, tmp_path: Path, batch_rows: int
+    ) -> None:
+        frame = self.origin_less(500, range(20, 420))  # 400 rows without an origin time
+        path = tmp_path / DELTAS.path / "0.parquet"
+        path.parent.mkdir(parents=True)
+        frame.write_parquet(path)
+        everything = validate_partition(path, "book_delta_v2", tick=0.01, max_cases=None)
+        capped = validate_partition(
+            path, "book_delta_v2", tick=0.01, batch_rows=batch_rows, max_cases=25
+        )
+        assert capped.counts == everything.counts
+        assert {k: v for k, v in capped.counts.items() if v} == {"origin_missing": 400}
+        missing = capped.failure_cases.filter(pl.col("check") == "origin_missing")
+        assert missing["index"].to_list() == list(range(20, 45))
+        assert_frame_equal(capped.failure_cases, everything.failure_cases.head(25))
+        assert (everything.cases_dropped, capped.cases_dropped) == (0, 400 - 25)
+        assert not capped.ok
+
+    def test_the_cap_is_per_column(self) -> None:
+        """Two book levels off tick in every row: each column keeps its own first cases, and
+        the check counts each row once."""
+        frame = raw_book(40).with_columns(
+            pl.col("bid_2_price") + 0.003, pl.col("ask_4_price") + 0.003
+        )
+        report = validate_partition(frame, "book", BOOK, tick=0.01, max_cases=5)
+        off_tick = report.failure_cases.filter(pl.col("check") == "off_tick_price")
+        assert off_tick.group_by("column").len().sort("column").rows() == [
+            ("ask_4_price", 5),
+            ("bid_2_price", 5),
+        ]
+        assert report.counts["off_tick_price"] == 40
+        assert report.cases_dropped == 2 * 35
+
+    def test_a_cap_below_one_is_refused(self) -> None:
+        with pytest.raises(ConfigError, match="max_cases"):
+            validate_partition(raw_trades(3), "trades", TRADES, max_cases=0)
+
+    def test_counts_file_round_trip_and_a_corrupt_one(self, tmp_path: Path) -> None:
+        counts = {TRADES.key: {"nonpositive_price": 3}, DELTAS.key: {}}
+        write_counts(tmp_path / "c.json", counts, cases_dropped=12)
+        assert read_counts(tmp_path / "c.json") == (counts, 12)
+        (tmp_path / "bad.json").write_text('{"counts": 3')
+        with pytest.raises(CorruptFileError, match="bad.json"):
+            read_counts(tmp_path / "bad.json")
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,7 +11,7 @@ import polars as pl
 from rich.console import Console
 
 from feedcheck.lake.manifest import Manifest, ManifestEntry
-from feedcheck.lake.validation import failure_counts, validate_files
+from feedcheck.lake.validation import failure_counts, validate_files, write_counts
 from feedcheck.report.download import print_summary, staged_run
 from feedcheck.schemas.lake_columns import NS_PER_DAY
 from tests.lake.test_validation import TRADES, put, raw_trades
@@ -92,6 +92,21 @@ def test_staged_run_prints_the_manifest_summary_and_findings(tmp_path):
     assert f"missing partitions: 1\n  - {MISSING}" in text
     assert "│ duplicate_trade_id │    1 │" in text and "│ nonpositive_price  │    1 │" in text
     assert f"manifest: {manifest_path}" in text and f"failure cases: {failures_path}" in text
+
+
+def test_counts_file_gives_exact_counts_beyond_the_kept_cases(tmp_path):
+    """The failure-case file keeps the first cases per check; the counts file has them all."""
+    manifest_path, failures_path, _ = _staging(tmp_path)
+    counts = {TRADES.key: {"duplicate_trade_id": 1, "nonpositive_price": 40_000}}
+    counts_path = write_counts(tmp_path / "validation_counts.json", counts, cases_dropped=30_000)
+    run = staged_run(manifest_path, failures_path, validated=True, counts_path=counts_path)
+    assert run.validation == counts | {NEXT_DAY.key: {}}
+    assert run.cases_dropped == 30_000
+    console = Console(record=True, width=160)
+    print_summary(console, run)
+    text = console.export_text()
+    assert "│ nonpositive_price  │ 40,000 │" in text
+    assert "30,000 more are counted above but not kept" in text
 
 
 def test_without_failure_cases_validation_found_nothing_or_did_not_run(tmp_path):
