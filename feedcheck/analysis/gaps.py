@@ -27,7 +27,9 @@ would understate by two orders of magnitude; a crossed episode is the visible tr
 one lost delete, counted once however long the book stays crossed, as Binance's exact check counts
 a break once however many ids it skips. The denominator is the stream as it should have been
 (written + estimated missing), so the ratio stays in [0, 1]. Dropped single messages are not
-counted (invisible, see above), so the ratio is a lower bound. For Binance recordings the exact
+counted (invisible, see above), so the ratio is a lower bound. It is judged per stream-day: the
+criterion's value is the worst stream-day's ratio, so a thin symbol's bad day is not averaged away
+by a busy symbol's volume (the per-day table sums a day's streams, for reading). For Binance recordings the exact
 U/u / pu breaks of `binance.validate` are used instead: `capture_gap_ratio` = gaps / depth events.
 
 Book state is carried from a stream's day to its next consecutive day; after a missing day the
@@ -153,7 +155,7 @@ def _criterion_name(max_ratio: float) -> str:
 @dataclass(frozen=True)
 class DeltaGapResult:
     """Every stream-day analysed (sorted by exchange, symbol, day) with the criterion per day
-    (streams of a day summed) and over everything."""
+    (streams of a day summed) and `overall`, the judged one: the worst stream-day's ratio."""
 
     partitions: tuple[PartitionGaps, ...]
     max_gap_ratio: float
@@ -377,14 +379,32 @@ def analyse_delta_gaps(
                 ),
             )
         )
-    overall = gap_criterion(
-        name,
-        sum(p.gap_events for p in parts),
-        sum(p.expected_messages for p in parts),
-        max_gap_ratio,
-        f"{TABLE}, {len(parts)} stream-days",
-    )
+    overall = worst_stream_day(name, parts, max_gap_ratio)
     return DeltaGapResult(tuple(parts), max_gap_ratio, cadence_multiple, tuple(per_day), overall)
+
+
+def worst_stream_day(
+    name: str, parts: Sequence[PartitionGaps], max_ratio: float
+) -> CriterionResult:
+    """The criterion over every stream-day: its value is the worst stream-day's ratio (in %), so
+    a thin symbol's bad day is not averaged away by a busy one's volume. PASS only when every
+    stream-day with a message is under `max_ratio`; UNKNOWN when none has a message."""
+    read = [p for p in parts if p.expected_messages]
+    missing = sum(not p.present for p in parts)
+    if not read:
+        return gap_criterion(name, 0, 0, max_ratio, f"{TABLE}, {len(parts)} stream-days")
+    worst = max(read, key=lambda p: (p.gap_ratio, p.gap_events))
+    failing = sum(p.gap_events / p.expected_messages >= max_ratio for p in read)
+    total_events = sum(p.gap_events for p in read)
+    total_expected = sum(p.expected_messages for p in read)
+    where = (
+        f"{worst.exchange} {worst.symbol} {worst.dt}, the worst of {len(read)} stream-days "
+        f"({failing} at or over the limit"
+        + (f", {missing} missing" if missing else "")
+        + f"; all together {total_events} over {total_expected} = "
+        f"{total_events / total_expected * 100:.4g} %)"
+    )
+    return gap_criterion(name, worst.gap_events, worst.expected_messages, max_ratio, where)
 
 
 def _sum_files(parts: list[PartitionGaps]) -> PartitionGaps:

@@ -20,6 +20,7 @@ from feedcheck.analysis.gaps import (
     analyse_delta_gaps,
     capture_gap_ratio,
     partition_gaps,
+    worst_stream_day,
 )
 from feedcheck.binance.validate import group_recordings, validate_recordings
 from feedcheck.binance.validate_result import CaptureValidation
@@ -103,12 +104,31 @@ class TestFaultsScenario:
             (D1, Status.FAIL),
             (D2, Status.FAIL),
         ]
-        total = sum(q.gap_events for q in faults_gaps.partitions)
-        expected = sum(q.expected_messages for q in faults_gaps.partitions)
+        worst = max(faults_gaps.partitions, key=lambda q: q.gap_ratio or 0)
         assert faults_gaps.overall is not None
         assert faults_gaps.overall.status == Status.FAIL
-        assert faults_gaps.overall.value == total / expected * 100
+        assert faults_gaps.overall.value == worst.gap_ratio * 100
         assert faults_gaps.overall.threshold == 0.1
+        assert f"{worst.symbol} {worst.dt}, the worst of 4 stream-days (4 at or over" in (
+            faults_gaps.overall.evidence
+        )
+
+    def test_a_thin_symbols_bad_day_is_not_averaged_away(self) -> None:
+        """1 M clean BTC messages and 1,000 SOL ones with 5 regressions: 0.0005 % summed, but
+        SOL's day is 0.5 %, and the criterion judges the worst stream-day."""
+        btc = PartitionGaps("BINANCE", "BTC-USDT", D1, True, messages=1_000_000)
+        sol = PartitionGaps("BINANCE", "SOL-USDT", D1, True, messages=1_000, regressions=5)
+        absent = PartitionGaps("BINANCE", "SOL-USDT", D2, False)
+        c = worst_stream_day("gap", [btc, sol, absent], 0.001)
+        assert (c.status, c.value) == (Status.FAIL, 0.5)
+        assert c.evidence.startswith(
+            "5 gap events over 1000 messages on BINANCE SOL-USDT 2024-04-01"
+        )
+        assert "1 at or over the limit, 1 missing; all together 5 over 1001000" in c.evidence
+        fine = worst_stream_day("gap", [btc, dataclasses.replace(sol, regressions=0)], 0.001)
+        assert (fine.status, fine.value) == (Status.PASS, 0.0)
+        nothing = worst_stream_day("gap", [absent], 0.001)
+        assert (nothing.status, nothing.value) == (Status.UNKNOWN, None)
 
     def test_threshold_is_a_parameter(self, synthetic_faults: SyntheticDataset) -> None:
         r = analyse_delta_gaps(
