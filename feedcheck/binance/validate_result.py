@@ -71,7 +71,8 @@ class SnapshotCheck:
 
     Attributes:
         last_update_id: the snapshot's `lastUpdateId`.
-        book_update_id: the book's id when compared.
+        book_update_id: the id of the book state compared: the live book's, or, for a snapshot
+            the stream had gone past when it arrived, the book's rolled back to it.
         mode: `exact` (book id == lastUpdateId) or `bracketed` (the snapshot fell inside one
             event: compared after it, the `excluded_levels` that event touched left out).
         levels_compared: distinct prices compared, both sides.

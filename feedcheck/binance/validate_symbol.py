@@ -5,7 +5,10 @@ keeps what a validation reports. A snapshot arriving while the machine waits for
 syncs the book; one arriving while the book is live is a check: the book is compared with it
 when its id reaches the snapshot's `lastUpdateId` (exactly, or, when that id falls inside one
 event, right after that event with the levels the event touched left out, since their value at
-the id in between is unknown). A snapshot the book is already past cannot be compared (skipped).
+the id in between is unknown). A REST answer usually arrives after the stream has gone past its
+`lastUpdateId`, so the last `ROLLBACK_EVENTS` applied events keep the sizes they overwrote: the
+book is compared as it was at that id (the same two modes). A snapshot older than that window, or
+than the sync the book started from, cannot be compared (skipped).
 
 Comparisons are exact (int ticks and lots) within the snapshot's window (`BookSide.
 window_mismatches`' rule), clipped to the prices the book knows: as deep as the snapshot it
@@ -14,6 +17,8 @@ synced from (deeper levels it never saw may exist on the exchange).
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feedcheck.binance.book import Book, BookSide
@@ -37,6 +42,9 @@ MAX_LISTED = 1000
 MAX_LISTED_CROSSED = 20
 #: Differing levels kept as evidence per snapshot check.
 MAX_DIFFS = 5
+#: Applied events whose overwritten sizes are kept, to compare the book with a snapshot it has
+#: already passed: 600 events = 60 s of depth@100ms, far beyond a REST round trip.
+ROLLBACK_EVENTS = 600
 
 _BUFFERING = frozenset({SyncOutcome.NEEDS_SNAPSHOT, SyncOutcome.BUFFERED, SyncOutcome.GAP})
 _HAS_BOOK = frozenset({SyncState.LIVE, SyncState.SYNCING})
@@ -50,6 +58,17 @@ class _Buffered:
     line_no: int
     recv_ns: int
     event: DepthUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """An applied event and what it overwrote: the book's id before it, and per side the size
+    each price it touched had before (0: no level)."""
+
+    event: DepthUpdate
+    id_before: int
+    bids_before: tuple[Level, ...]
+    asks_before: tuple[Level, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +86,18 @@ def _deepest(levels: tuple[Level, ...], is_bid: bool) -> int | None:
 
 
 def side_diffs(
-    side: BookSide, levels: tuple[Level, ...], known_deepest: int | None, exclude: set[int]
+    side: BookSide,
+    levels: tuple[Level, ...],
+    known_deepest: int | None,
+    exclude: set[int],
+    rolled_back: Mapping[int, int] | None = None,
 ) -> tuple[int, list[tuple[int, int | None, int | None]]]:
     """(prices compared, differing (price, book qty, snapshot qty)) for one side, best first.
 
     Window: prices at or better than the snapshot side's deepest non-zero level (the whole side
     when the snapshot side is empty), and at or better than `known_deepest` (None: no bound);
-    prices in `exclude` are left out.
+    prices in `exclude` are left out. `rolled_back` (price → lots, 0: no level) replaces the
+    side's sizes at those prices: the side as it was before later events.
     """
     better = (lambda p, bound: p >= bound) if side.is_bid else (lambda p, bound: p <= bound)
     expected = {
@@ -84,9 +108,15 @@ def side_diffs(
     if levels and not expected:
         return 0, []
     bound = _deepest(tuple(expected.items()), side.is_bid)
+    sizes = side.as_dict()
+    for price, qty in (rolled_back or {}).items():
+        if qty:
+            sizes[price] = qty
+        else:
+            sizes.pop(price, None)
     book = {
         p: q
-        for p, q in side.as_dict().items()
+        for p, q in sizes.items()
         if p not in exclude
         and (bound is None or better(p, bound))
         and (known_deepest is None or better(p, known_deepest))
@@ -123,6 +153,7 @@ class SymbolReplay:
         self.crossed_at: list[CrossedAt] = []
         self._buffered: list[_Buffered] = []
         self._pending: list[_Pending] = []
+        self._applied: deque[_Applied] = deque(maxlen=ROLLBACK_EVENTS)
         self._known: tuple[int | None, int | None] = (None, None)
 
     # -- inputs ------------------------------------------------------------------------------
@@ -153,6 +184,7 @@ class SymbolReplay:
             self._sync = BookSync(self.symbol, variant)
         sync = self._sync
         state, local_id = sync.state, sync.last_update_id
+        before = self._sizes_before(event) if state in _HAS_BOOK else None
         outcome = sync.on_depth(event, record.recv_ns)
         self.depth_events += 1
         self.levels += event.level_count
@@ -165,7 +197,16 @@ class SymbolReplay:
             self._gap(self._buffered[-1], rule, local_id)
         self._trim_buffer()
         if outcome is SyncOutcome.APPLIED:
-            self._after_apply(event, local_id, record)
+            assert before is not None and local_id is not None
+            self._applied.append(_Applied(event, local_id, *before))
+            self._after_apply(event, record)
+
+    def _sizes_before(self, event: DepthUpdate) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        book = self.sync.book
+        return (
+            tuple((p, book.bids.qty(p)) for p, _ in event.bids),
+            tuple((p, book.asks.qty(p)) for p, _ in event.asks),
+        )
 
     def _count_pending_resync(self) -> None:
         if self._resync_pending:
@@ -182,6 +223,7 @@ class SymbolReplay:
             self.unused += 1
         elif sync.state is SyncState.BUFFERING:
             buffered = list(self._buffered)
+            self._applied.clear()  # the book is replaced: nothing before it can be rolled back to
             outcome = sync.on_snapshot(snapshot, record.recv_ns)
             if outcome in (SyncOutcome.SYNCED, SyncOutcome.GAP):
                 self._known = (_deepest(snapshot.bids, True), _deepest(snapshot.asks, False))
@@ -193,7 +235,7 @@ class SymbolReplay:
                 self._check_crossed(record, sync.last_update_id)
         elif sync.state in _HAS_BOOK:
             self._pending.append(_Pending(snapshot, record.path, record.line_no))
-            self._run_checks(None, None)
+            self._run_checks()
         else:
             self.unused += 1
 
@@ -291,42 +333,72 @@ class SymbolReplay:
                 local_id, applied = final_id, True
         self._gap(revealing, "continuity" if applied else "bracket", local_id)
 
-    def _after_apply(self, event: DepthUpdate, local_id: int | None, record: RawRecord) -> None:
+    def _after_apply(self, event: DepthUpdate, record: RawRecord) -> None:
         if self._pending:
-            self._run_checks(event, local_id)
+            self._run_checks()
         if self.sync.state is SyncState.LIVE:
             self._check_crossed(record, event.final_update_id)
 
-    def _run_checks(self, event: DepthUpdate | None, id_before: int | None) -> None:
-        """Compare every pending snapshot the book has reached; drop those it has passed."""
+    def _run_checks(self) -> None:
+        """Compare every pending snapshot the book has reached, rolled back when it has gone past;
+        skip those older than the rollback window."""
         book_id = self.sync.last_update_id
         assert book_id is not None
         waiting = []
         for pending in self._pending:
             target = pending.snapshot.last_update_id
             if book_id == target:
-                self._compare(pending, book_id, None)
+                self._compare(pending, book_id, None, ({}, {}))
             elif book_id < target:
                 waiting.append(pending)
-            elif event is not None and id_before is not None and id_before < target:
-                self._compare(pending, book_id, event)
+            elif (at := self._rollback(target)) is not None:
+                self._compare(pending, *at)
             else:
                 self.skipped += 1
         self._pending = waiting
 
-    def _compare(self, pending: _Pending, book_id: int, inside: DepthUpdate | None) -> None:
+    def _rollback(
+        self, target: int
+    ) -> tuple[int, DepthUpdate | None, tuple[dict[int, int], dict[int, int]]] | None:
+        """The book as it was at update id `target` (< the book's id): (its id, the event
+        `target` falls inside or None when exactly at an event's end, the sizes to put back per
+        side); None when `target` is before the applied events kept."""
+        bids: dict[int, int] = {}
+        asks: dict[int, int] = {}
+        for applied in reversed(self._applied):
+            if applied.id_before < target:
+                final_id = applied.event.final_update_id
+                inside = None if final_id == target else applied.event
+                return final_id, inside, (bids, asks)
+            # Newest first, so an older event's size before it overwrites a newer one's.
+            bids.update(applied.bids_before)
+            asks.update(applied.asks_before)
+        if self._applied and self._applied[0].id_before == target:
+            return target, None, (bids, asks)  # everything kept undone: the state before it
+        return None
+
+    def _compare(
+        self,
+        pending: _Pending,
+        book_id: int,
+        inside: DepthUpdate | None,
+        rolled_back: tuple[dict[int, int], dict[int, int]],
+    ) -> None:
+        """Compare `pending` with the book at `book_id` (the live book with `rolled_back`'s
+        sizes put back), leaving out the levels of `inside` (the event the snapshot's id falls
+        in)."""
         book: Book = self.sync.book
         snap = pending.snapshot
         compared = 0
         diffs: list[LevelDiff] = []
         mismatches = excluded = 0
-        for side, levels, known, touched in (
-            (book.bids, snap.bids, self._known[0], inside.bids if inside else ()),
-            (book.asks, snap.asks, self._known[1], inside.asks if inside else ()),
+        for side, levels, known, touched, back in (
+            (book.bids, snap.bids, self._known[0], inside.bids if inside else (), rolled_back[0]),
+            (book.asks, snap.asks, self._known[1], inside.asks if inside else (), rolled_back[1]),
         ):
             exclude = {p for p, _ in touched}
             excluded += len(exclude)
-            n, found = side_diffs(side, levels, known, exclude)
+            n, found = side_diffs(side, levels, known, exclude, back)
             compared += n
             mismatches += len(found)
             for price, book_qty, snap_qty in found[: MAX_DIFFS - len(diffs)]:
@@ -376,5 +448,8 @@ class SymbolReplay:
             )
 
     def _drop_pending(self) -> None:
+        """The book is discarded (break or gap): pending checks are skipped, and the events
+        applied to it can no longer be rolled back."""
         self.skipped += len(self._pending)
         self._pending = []
+        self._applied.clear()

@@ -12,6 +12,7 @@ Ground truth: the simulator's REST log and its injected faults.
 from __future__ import annotations
 
 import inspect
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -134,6 +135,42 @@ class TestVerificationSnapshots:
         assert (Decimal(diff.snapshot_qty) - Decimal(diff.book_qty)) / step == 3
         assert validation.recordings[0].verdict is Status.FAIL
         assert book_state(validation, tmp_path) is Status.FAIL
+
+    async def test_one_answered_after_the_stream_went_on_is_checked_rolled_back(
+        self, simulator_config, tmp_path
+    ):
+        # As on real Binance, a REST answer can reach the recording after depth events past its
+        # lastUpdateId: here the first verification from event 12 on is 3 events old (exact at
+        # its own id). The replay rolls the book back to that id and compares.
+        late = FaultSpec("stale_snapshot", symbol=SYMBOL, at_event=12, stale_by_events=3)
+        async with Simulator(simulator_config(scenario=scenario(late))) as sim:
+            run = await Run(sim, tmp_path, snapshot_limit=LIMIT,
+                            verify_snapshot_interval_s=INTERVAL_S).start()  # fmt: skip
+            await verified_rounds(run)
+            summary = await run.finish()
+        assert summary.verify_snapshots_discarded == 0 and summary.gaps == 0
+
+        # In the recording the held answer comes after depth events beyond its id.
+        recs, _ = records(tmp_path)
+        first_ids: list[int] = []
+        passed = []
+        for r in recs:
+            if r.kind == "frame" and b"depthUpdate" in r.payload:
+                first_ids.append(json.loads(r.payload)["data"]["U"])
+            elif r.kind == "snapshot":
+                last_id = r.json()["lastUpdateId"]
+                if any(u > last_id for u in first_ids):
+                    passed.append(last_id)
+        [fault] = sim.log.faults_of("stale_snapshot")
+        assert passed == [fault.last_id]
+
+        validation = validate_recordings(tmp_path)
+        [sym] = validation.recordings[0].symbols
+        assert (sym.snapshot_checks, sym.snapshot_checks_skipped) == (summary.verify_snapshots, 0)
+        assert sym.snapshot_mismatches == 0
+        checked = {c.last_update_id for c in validation.recordings[0].checks}
+        assert fault.last_id in checked
+        assert book_state(validation, tmp_path) is Status.PASS
 
     async def test_one_back_after_its_book_broke_is_discarded(self, simulator_config, tmp_path):
         # The verification asked for at event 10 is held 0.3 s; meanwhile event 12 is dropped,

@@ -62,11 +62,21 @@ class Market:
         self.w.write_frame(self.tick(), json.dumps({"stream": "btcusdt@depth@100ms", "data": data}))
         return data
 
-    def snapshot(self, last_update_id: int | None = None, corrupt: bool = False) -> None:
-        bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))
-        asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))
+    def state(self) -> tuple[dict[str, str], dict[str, str], int]:
+        """The exchange's book now, to answer a REST request that arrives later."""
+        return dict(self.bids), dict(self.asks), self.u
+
+    def snapshot(
+        self,
+        last_update_id: int | None = None,
+        corrupt: bool = False,
+        state: tuple[dict[str, str], dict[str, str], int] | None = None,
+    ) -> None:
+        book_bids, book_asks, u = state if state is not None else (self.bids, self.asks, self.u)
+        bids = sorted(book_bids.items(), key=lambda kv: -float(kv[0]))
+        asks = sorted(book_asks.items(), key=lambda kv: float(kv[0]))
         body = {
-            "lastUpdateId": self.u if last_update_id is None else last_update_id,
+            "lastUpdateId": u if last_update_id is None else last_update_id,
             "bids": [list(x) for x in bids],
             "asks": [list(x) for x in asks],
         }
@@ -130,13 +140,60 @@ class TestSnapshotChecks:
         assert (mode, excluded, mismatches) == ("bracketed", 2, 0)
         assert rec.verdict is Status.PASS
 
-    def test_snapshot_behind_the_book_is_skipped(self, tmp_path: Path) -> None:
+    def test_snapshot_the_book_has_passed_is_compared_as_the_book_was(self, tmp_path: Path) -> None:
+        """A REST answer that arrives after three more events (and one that arrives after six,
+        corrupted) is compared with the book rolled back to its lastUpdateId."""
+
         def script(m: Market) -> None:
             synced(m)
-            m.snapshot(last_update_id=m.u - 1)
+            m.depth([["99.80", "0.500"]], [])
+            asked = m.state()
+            m.depth([["99.80", "0.000"], ["100.00", "4.000"]], [["100.70", "1.000"]])
+            m.depth([["99.50", "2.900"]], [["101.00", "0.000"]])
+            m.depth([["100.00", "0.000"]], [["100.50", "0.300"]])
+            m.snapshot(state=asked)  # exact at an earlier event's end
+            again = m.state()
+            m.depth([["99.50", "0.000"]], [["100.70", "0.000"]])
+            m.depth([["99.40", "1.000"]], [], ids=3)
+            m.snapshot(last_update_id=again[2] - 1, state=again)  # inside an event, 2 back
+            m.snapshot(state=again, corrupt=True)  # bid level 2 says 7.000
 
-        (sym,) = validate_one(record(tmp_path, script)).symbols
-        assert (sym.snapshot_checks, sym.snapshot_checks_skipped, sym.snapshots) == (0, 1, 2)
+        rec = validate_one(record(tmp_path, script))
+        assert [(c.mode, c.mismatches, c.excluded_levels) for c in rec.checks] == [
+            ("exact", 0, 0),
+            ("bracketed", 0, 2),
+            ("exact", 1, 0),
+        ]
+        assert [c.book_update_id for c in rec.checks] == [
+            c.last_update_id if c.mode == "exact" else c.last_update_id + 1 for c in rec.checks
+        ]
+        assert rec.checks[2].first_diffs[0].snapshot_qty == "7"
+        (sym,) = rec.symbols
+        assert (sym.snapshot_checks, sym.snapshot_checks_skipped) == (3, 0)
+
+    def test_snapshot_before_the_sync_or_the_window_is_skipped(
+        self, tmp_path: Path, monkeypatch
+    ) -> None:
+        def script(m: Market) -> None:
+            synced(m)
+            first = m.state()
+            for i in range(4):
+                m.depth([["99.80", f"0.{i + 1}00"]], [])
+            m.snapshot(state=first)  # 4 events back: inside a window of 4, outside one of 3
+            m.snapshot(last_update_id=first[2] - 3, state=first)  # before the synced snapshot
+
+        (tmp_path / "4").mkdir()
+        (tmp_path / "3").mkdir()
+        monkeypatch.setattr("feedcheck.binance.validate_symbol.ROLLBACK_EVENTS", 4)
+        (sym,) = validate_one(record(tmp_path / "4", script)).symbols
+        assert (sym.snapshot_checks, sym.snapshot_mismatches, sym.snapshot_checks_skipped) == (
+            1,
+            0,
+            1,
+        )
+        monkeypatch.setattr("feedcheck.binance.validate_symbol.ROLLBACK_EVENTS", 3)
+        (sym,) = validate_one(record(tmp_path / "3", script)).symbols
+        assert (sym.snapshot_checks, sym.snapshot_checks_skipped) == (0, 2)
 
     def test_side_diffs_agrees_with_book_snapshot_mismatches(self) -> None:
         book = Book()
