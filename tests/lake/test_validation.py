@@ -418,10 +418,9 @@ def numpy_counts(rows: list[tuple]) -> dict[str, int]:
     }
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(ROWS, min_size=1, max_size=40))
-def test_trade_counts_equal_numpy(rows: list[tuple]) -> None:
-    frame = pl.DataFrame(
+def trades_frame(rows: list[tuple]) -> pl.DataFrame:
+    """Raw trades from (timestamp, price, amount, side, id) rows, received mid-day."""
+    return pl.DataFrame(
         {
             "side": [r[3] for r in rows],
             "amount": [r[2] for r in rows],
@@ -432,6 +431,12 @@ def test_trade_counts_equal_numpy(rows: list[tuple]) -> None:
         },
         schema=dict(raw_trades(0).schema),
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ROWS, min_size=1, max_size=40))
+def test_trade_counts_equal_numpy(rows: list[tuple]) -> None:
+    frame = trades_frame(rows)
     report = validate_partition(frame, "trades", TRADES, tick=0.01)
     expected = numpy_counts(rows)
     assert {k: report.counts[k] for k in expected} == expected
@@ -614,17 +619,7 @@ class TestCaseCap:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(ROWS, min_size=1, max_size=30), st.integers(1, 31))
 def test_streamed_trades_equal_the_whole_frame(rows: list[tuple], batch_rows: int) -> None:
-    frame = pl.DataFrame(
-        {
-            "side": [r[3] for r in rows],
-            "amount": [r[2] for r in rows],
-            "price": [r[1] for r in rows],
-            "id": [r[4] for r in rows],
-            "timestamp": [r[0] for r in rows],
-            "receipt_timestamp": [DAY_NS + 3_600 * S] * len(rows),
-        },
-        schema=dict(raw_trades(0).schema),
-    )
+    frame = trades_frame(rows)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / TRADES.path / "0.parquet"
         path.parent.mkdir(parents=True)
